@@ -1,0 +1,311 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/embatch/embatch/node"
+	"github.com/embatch/embatch/pool"
+	"github.com/embatch/embatch/task"
+)
+
+// runner owns one pool's scheduling core. API calls step the core under mu
+// and kick the loop; backend callbacks post events to the inbox. The loop
+// drains the inbox, asks the core for Ready, performs the actions and
+// publishes changes, so many events share one scheduling pass.
+type runner struct {
+	acct    *Account
+	id      string
+	backend node.Backend
+	// slotsPerNode is the pool's taskSlotsPerNode, fixed at creation.
+	slotsPerNode int
+
+	mu      sync.Mutex
+	core    *pool.Scheduler
+	changed chan struct{} // closed and replaced after each round with changes
+
+	inboxMu sync.Mutex
+	inbox   []pool.Event
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	// owned by the loop goroutine
+	cancels map[uint64]context.CancelFunc
+	ctx     context.Context
+	cancel  context.CancelFunc
+	actions []pool.Action
+	events  []Event
+	spare   []pool.Event
+}
+
+func newRunner(a *Account, core *pool.Scheduler, b node.Backend) *runner {
+	ctx, cancel := context.WithCancel(context.Background())
+	spec := core.Pool().Spec
+	r := &runner{
+		acct:         a,
+		id:           spec.ID,
+		slotsPerNode: spec.Slots(),
+		backend:      b,
+		core:         core,
+		changed:      make(chan struct{}),
+		kick:         make(chan struct{}, 1),
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
+		cancels:      make(map[uint64]context.CancelFunc),
+		ctx:          ctx,
+		cancel:       cancel,
+	}
+	go r.loop()
+	r.poke()
+	return r
+}
+
+// poke wakes the loop without blocking.
+func (r *runner) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// post queues an event from a backend callback.
+func (r *runner) post(ev pool.Event) {
+	r.inboxMu.Lock()
+	r.inbox = append(r.inbox, ev)
+	r.inboxMu.Unlock()
+	r.poke()
+}
+
+// step applies a user's event synchronously and returns its error.
+func (r *runner) step(ev pool.Event) error {
+	r.mu.Lock()
+	err := r.core.Step(r.acct.opts.clock(), ev)
+	r.mu.Unlock()
+	r.poke()
+	return err
+}
+
+// read runs f with the core locked.
+func (r *runner) read(f func(c *pool.Scheduler) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return f(r.core)
+}
+
+// waitFor blocks until cond (checked with the core locked) is true.
+func (r *runner) waitFor(ctx context.Context, cond func(c *pool.Scheduler) (bool, error)) error {
+	for {
+		r.mu.Lock()
+		ok, err := cond(r.core)
+		ch := r.changed
+		r.mu.Unlock()
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.done:
+			return ErrAccountClosed
+		}
+	}
+}
+
+func (r *runner) loop() {
+	defer close(r.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-r.kick:
+		case <-timer.C:
+		case <-r.stop:
+			r.shutdown()
+			return
+		}
+		r.round(timer)
+	}
+}
+
+// round handles everything pending: inbox events, due timers, the core's
+// Ready. Actions are performed outside the lock.
+func (r *runner) round(timer *time.Timer) {
+	r.inboxMu.Lock()
+	evs := r.inbox
+	r.inbox = r.spare[:0]
+	r.inboxMu.Unlock()
+
+	r.mu.Lock()
+	now := r.acct.opts.clock()
+	for _, ev := range evs {
+		if e, ok := ev.(pool.AttemptExited); ok {
+			if cancel := r.cancels[e.ID]; cancel != nil {
+				cancel()
+				delete(r.cancels, e.ID)
+			}
+		}
+		_ = r.core.Step(now, ev) // backend reports are never rejected
+	}
+	clear(evs)
+	r.spare = evs
+	if d := r.core.NextDeadline(); !d.IsZero() && !d.After(now) {
+		_ = r.core.Step(now, pool.Tick{})
+	}
+	rd := r.core.Ready()
+	r.actions = append(r.actions[:0], rd.Actions...)
+	subscribed := r.acct.subs.active()
+	r.events = r.events[:0]
+	if subscribed {
+		for _, c := range rd.Changes {
+			r.events = append(r.events, eventOf(r.id, now, c))
+		}
+	}
+	hadChanges := len(rd.Changes) > 0
+	r.core.Advance(rd)
+	if hadChanges {
+		close(r.changed)
+		r.changed = make(chan struct{})
+	}
+	deleted := r.core.Deleted()
+	if d := r.core.NextDeadline(); !d.IsZero() {
+		timer.Reset(max(d.Sub(now), time.Millisecond))
+	}
+	r.mu.Unlock()
+
+	for i := range r.actions {
+		r.perform(&r.actions[i])
+	}
+	clear(r.actions)
+	if subscribed {
+		r.acct.subs.publish(r.events)
+	}
+	if deleted {
+		r.acct.poolDeleted(r)
+	}
+}
+
+func (r *runner) perform(a *pool.Action) {
+	switch a.Kind {
+	case pool.ActAllocateNode:
+		info := node.NodeInfo{PoolID: r.id, NodeID: a.Node, Slots: r.slotsPerNode, Dedicated: a.Dedicated}
+		go func() {
+			if err := r.backend.AddNode(r.ctx, info); err != nil {
+				r.post(pool.NodeFailed{Node: info.NodeID, Reason: err.Error()})
+				return
+			}
+			r.post(pool.NodeReady{Node: info.NodeID})
+		}()
+	case pool.ActReleaseNode:
+		id := a.Node
+		go func() { _ = r.backend.RemoveNode(context.WithoutCancel(r.ctx), id) }()
+	case pool.ActStartAttempt:
+		na := r.nodeAttempt(a.Attempt)
+		ctx, cancel := context.WithCancel(r.ctx)
+		r.cancels[na.ID] = cancel
+		id := na.ID
+		r.backend.Start(ctx, na, func(res node.Result) {
+			r.post(pool.AttemptExited{ID: id, Outcome: res.Kind, ExitCode: res.ExitCode, Failure: res.FailureInfo, TaskRootDirectory: res.TaskRootDirectory})
+		})
+	case pool.ActKillAttempt:
+		if cancel := r.cancels[a.Attempt.ID]; cancel != nil {
+			cancel()
+		}
+	}
+}
+
+// nodeAttempt translates the core's decision into what a backend runs.
+func (r *runner) nodeAttempt(pa *pool.Attempt) *node.Attempt {
+	na := &node.Attempt{
+		ID:        pa.ID,
+		PoolID:    r.id,
+		JobID:     pa.JobID,
+		TaskID:    pa.TaskID,
+		NodeID:    pa.Nodes[0],
+		Dedicated: pa.Dedicated,
+		Retry:     pa.Retry,
+	}
+	if len(pa.Nodes) > 1 {
+		na.Nodes = pa.Nodes
+	}
+	if pa.Job != nil {
+		na.JobHasPreparation = pa.Job.JobPreparationTask != nil
+	}
+	switch pa.Kind {
+	case pool.AttemptTask:
+		t := pa.Task
+		na.Kind = node.KindTask
+		na.CommandLine = t.CommandLine
+		na.Env = mergeEnv(pa.Job.CommonEnvironmentSettings, t.EnvironmentSettings)
+		na.ResourceFiles = t.ResourceFiles
+		na.OutputFiles = t.OutputFiles
+		if m := t.MultiInstanceSettings; m != nil {
+			na.CoordinationCommandLine = m.CoordinationCommandLine
+			na.CommonResourceFiles = m.CommonResourceFiles
+		}
+	case pool.AttemptStartTask:
+		st := pa.StartTask
+		na.Kind = node.KindStartTask
+		na.CommandLine = st.CommandLine
+		na.Env = st.EnvironmentSettings
+		na.ResourceFiles = st.ResourceFiles
+	case pool.AttemptJobPreparation:
+		pt := pa.Job.JobPreparationTask
+		na.Kind = node.KindJobPreparation
+		na.CommandLine = pt.CommandLine
+		na.Env = mergeEnv(pa.Job.CommonEnvironmentSettings, pt.EnvironmentSettings)
+		na.ResourceFiles = pt.ResourceFiles
+	case pool.AttemptJobRelease:
+		rt := pa.Job.JobReleaseTask
+		na.Kind = node.KindJobRelease
+		na.CommandLine = rt.CommandLine
+		na.Env = mergeEnv(pa.Job.CommonEnvironmentSettings, rt.EnvironmentSettings)
+		na.ResourceFiles = rt.ResourceFiles
+	}
+	return na
+}
+
+// mergeEnv returns the job's common settings overridden by the task's own.
+func mergeEnv(common, own []task.EnvironmentSetting) []task.EnvironmentSetting {
+	if len(common) == 0 {
+		return own
+	}
+	if len(own) == 0 {
+		return common
+	}
+	out := make([]task.EnvironmentSetting, 0, len(common)+len(own))
+	for _, c := range common {
+		overridden := false
+		for _, o := range own {
+			if o.Name == c.Name {
+				overridden = true
+				break
+			}
+		}
+		if !overridden {
+			out = append(out, c)
+		}
+	}
+	return append(out, own...)
+}
+
+// shutdown kills everything still running and releases the backend.
+func (r *runner) shutdown() {
+	r.cancel()
+	if c, ok := r.backend.(node.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+// close stops the loop and waits for it.
+func (r *runner) close() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	<-r.done
+}

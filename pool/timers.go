@@ -1,0 +1,77 @@
+package pool
+
+import (
+	"container/heap"
+	"time"
+)
+
+// timerKind says what a deadline is for.
+type timerKind uint8
+
+const (
+	timerAttempt timerKind = iota + 1 // an attempt's maxWallClockTime
+	timerJob                          // a job's maxWallClockTime
+	timerResize                       // the resize timeout
+)
+
+// timer is one deadline. Stale timers (their subject changed) are skipped
+// when they fire rather than removed, which keeps the heap simple.
+type timer struct {
+	at   time.Time
+	seq  uint64
+	kind timerKind
+	id   uint64 // attempt id, job seq or resize generation
+}
+
+type timerHeap []timer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
+
+func (s *Scheduler) addTimer(at time.Time, kind timerKind, id uint64) {
+	s.timerSeq++
+	heap.Push(&s.timers, timer{at: at, seq: s.timerSeq, kind: kind, id: id})
+}
+
+// fireTimers runs every timer due at or before now.
+func (s *Scheduler) fireTimers() {
+	for len(s.timers) > 0 && !s.timers[0].at.After(s.now) {
+		t := heap.Pop(&s.timers).(timer)
+		switch t.kind {
+		case timerAttempt:
+			if a := s.attempts[t.id]; a != nil && a.kill == "" {
+				s.killAttempt(a, killTimeout)
+			}
+		case timerJob:
+			if j := s.jobBySeq[t.id]; j != nil && j.live() {
+				s.terminateJob(j, "MaxWallClockTimeExpiry")
+			}
+		case timerResize:
+			if t.id == s.resizeGen && s.alloc == AllocationResizing {
+				s.resizeTimedOut()
+			}
+		}
+	}
+}
+
+// NextDeadline is the earliest time at which a timer is due, or the zero
+// time if none is pending. Drivers call Step(t, Tick{}) at that time.
+func (s *Scheduler) NextDeadline() time.Time {
+	if len(s.timers) == 0 {
+		return time.Time{}
+	}
+	return s.timers[0].at
+}
