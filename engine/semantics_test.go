@@ -175,8 +175,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"unknown fill", func() error {
 			return acct.CreatePool(ctx, pool.Spec{ID: "p", TaskSchedulingPolicy: &pool.TaskSchedulingPolicy{NodeFillType: "diagonal"}})
 		}, "taskSchedulingPolicy.nodeFillType", engine.ErrInvalidPropertyValue},
-		{"unknown backend", func() error { return acct.CreatePool(ctx, pool.Spec{ID: "p", Backend: &pool.BackendSpec{Type: "cloud"}}) }, "backend.type", engine.ErrInvalidPropertyValue},
-		{"job on missing pool", func() error { return acct.AddJob(ctx, task.JobSpec{ID: "j", PoolInfo: task.PoolInformation{PoolID: "none"}}) }, "poolInfo.poolId", engine.ErrPoolNotFound},
+		{"unknown backend", func() error {
+			return acct.CreatePool(ctx, pool.Spec{ID: "p", Backend: &pool.BackendSpec{Type: "cloud"}})
+		}, "backend.type", engine.ErrInvalidPropertyValue},
+		{"job on missing pool", func() error {
+			return acct.AddJob(ctx, task.JobSpec{ID: "j", PoolInfo: task.PoolInformation{PoolID: "none"}})
+		}, "poolInfo.poolId", engine.ErrPoolNotFound},
 		{"tasks for missing job", func() error { return acct.AddTask(ctx, "none", task.TaskSpec{ID: "t", CommandLine: "x"}) }, "jobId", engine.ErrJobNotFound},
 	}
 	for _, c := range cases {

@@ -23,7 +23,8 @@ type Error struct {
 	Message string
 }
 
-// Error formats the error as "Code: field "f" value "v": message".
+// Error formats the error as `Code: field = "value": message`, leaving out
+// the parts that are empty (the value is shown only with a field).
 func (e *Error) Error() string {
 	s := e.Code
 	if e.Field != "" {
@@ -42,7 +43,7 @@ func (e *Error) Error() string {
 // errors.Is(err, task.ErrTaskExists) match any TaskExists error.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && t != nil && e != nil && t.Code == e.Code
 }
 
 // Azure Batch error codes used by embatch. The names and meanings are Azure's.

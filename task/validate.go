@@ -6,10 +6,15 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MaxIDLength is Azure's limit on job, task, pool and node ids.
 const MaxIDLength = 64
+
+// maxJobReleaseWallClockTime is the default and the largest allowed
+// jobReleaseTask.maxWallClockTime, as in Azure.
+const maxJobReleaseWallClockTime = Duration(15 * time.Minute)
 
 // MaxDisplayNameLength is Azure's limit on display names, in characters.
 const MaxDisplayNameLength = 1024
@@ -23,11 +28,12 @@ func ValidateID(field, id string) error {
 	if len(id) > MaxIDLength {
 		return Invalid(field, id, "ids are at most %d characters (this one has %d)", MaxIDLength, len(id))
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
+	pos := 0 // in characters, not bytes, so that the message is right for non-ASCII ids
+	for _, c := range id {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return Invalid(field, id, "ids may contain only letters, digits, '-' and '_' (found %q at position %d)", rune(c), i)
+			return Invalid(field, id, "ids may contain only letters, digits, '-' and '_' (found %q at position %d)", c, pos)
 		}
+		pos++
 	}
 	return nil
 }
@@ -44,8 +50,9 @@ func FoldID(id string) string {
 }
 
 func validateDisplayName(field, s string) error {
-	if n := len([]rune(s)); n > MaxDisplayNameLength {
-		return Invalid(field, s[:32]+"...", "display names are at most %d characters (this one has %d)", MaxDisplayNameLength, n)
+	if r := []rune(s); len(r) > MaxDisplayNameLength {
+		// Cut on a character boundary so that the value stays valid UTF-8.
+		return Invalid(field, string(r[:32])+"...", "display names are at most %d characters (this one has %d)", MaxDisplayNameLength, len(r))
 	}
 	return nil
 }
@@ -76,6 +83,9 @@ func validateEnv(field string, env []EnvironmentSetting) error {
 		}
 		if seen[e.Name] {
 			return Invalid(f, e.Name, "environment variable is set twice")
+		}
+		if strings.ContainsRune(e.Value, 0) {
+			return Invalid(fmt.Sprintf("%s[%d].value", field, i), e.Value, "environment variable values may not contain NUL")
 		}
 		seen[e.Name] = true
 	}
@@ -195,6 +205,9 @@ func (j *JobSpec) Validate() error {
 		}
 		if err := validateDuration("jobReleaseTask.maxWallClockTime", r.MaxWallClockTime); err != nil {
 			return err
+		}
+		if d := r.MaxWallClockTime; d != nil && *d > maxJobReleaseWallClockTime {
+			return Invalid("jobReleaseTask.maxWallClockTime", d.String(), "at most %s (15 minutes), as in Azure", maxJobReleaseWallClockTime)
 		}
 		if err := validateDuration("jobReleaseTask.retentionTime", r.RetentionTime); err != nil {
 			return err
@@ -338,6 +351,9 @@ func validateResourceFiles(field string, rfs []ResourceFile) error {
 			if rf.FilePath == "" {
 				return Missing(f + ".filePath")
 			}
+			if rf.BlobPrefix != "" {
+				return Invalid(f+".blobPrefix", rf.BlobPrefix, "blobPrefix applies only to storageContainerUrl")
+			}
 		}
 		if rf.StorageContainerURL != "" {
 			u, err := url.Parse(rf.StorageContainerURL)
@@ -346,9 +362,14 @@ func validateResourceFiles(field string, rfs []ResourceFile) error {
 			}
 		}
 		if rf.FilePath != "" {
-			p := path.Clean(rf.FilePath)
-			if path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
+			// Treat '\' as a separator too: Azure accepts both on Windows nodes,
+			// and a path that escapes on any node must be rejected everywhere.
+			p := path.Clean(strings.ReplaceAll(rf.FilePath, `\`, "/"))
+			if path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") || hasVolumeName(p) {
 				return Invalid(f+".filePath", rf.FilePath, "must stay inside the task working directory")
+			}
+			if p == "." && rf.HTTPURL != "" {
+				return Invalid(f+".filePath", rf.FilePath, "must name a file inside the task working directory")
 			}
 		}
 		if rf.FileMode != "" {
@@ -405,4 +426,9 @@ func (ec *ExitConditions) validate(field string, job *JobSpec) error {
 		}
 	}
 	return nil
+}
+
+// hasVolumeName reports whether p starts with a Windows drive letter ("C:").
+func hasVolumeName(p string) bool {
+	return len(p) >= 2 && p[1] == ':' && (p[0] >= 'a' && p[0] <= 'z' || p[0] >= 'A' && p[0] <= 'Z')
 }
