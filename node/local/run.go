@@ -1,0 +1,258 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/embatch/embatch/node"
+	"github.com/embatch/embatch/task"
+)
+
+// failure builds a FailureInfo.
+func failure(cat task.ErrorCategory, code, format string, args ...any) *task.FailureInfo {
+	return &task.FailureInfo{Category: cat, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// serverError is the result of an attempt the backend itself could not
+// carry out (a node that is not up, a directory it cannot create).
+func serverError(res node.Result, err error) node.Result {
+	res.Kind = task.OutcomePreProcessingError
+	res.ExitCode = -1
+	res.FailureInfo = failure(task.ServerError, "NodeStateUnusable", "%v", err)
+	return res
+}
+
+// preProcessingError is the result of an attempt whose command could not
+// start: code is task.FailureResourceFile or task.FailureCommandNotFound.
+func preProcessingError(res node.Result, code string, err error) node.Result {
+	res.Kind = task.OutcomePreProcessingError
+	res.ExitCode = -1
+	res.FailureInfo = failure(task.UserError, code, "%v", err)
+	return res
+}
+
+// terminated is the result of an attempt terminated before its command
+// ran: exit code -1, failure TaskEnded.
+func terminated(ctx context.Context, res node.Result) node.Result {
+	res.Kind = task.OutcomeExited
+	res.ExitCode = -1
+	res.FailureInfo = exitFailure(exit{terminated: true, cause: context.Cause(ctx)})
+	return res
+}
+
+// run carries out attempt a and returns its result, with EndTime set.
+func (b *Backend) run(ctx context.Context, a *node.Attempt) node.Result {
+	res := node.Result{StartTime: time.Now()}
+	res = b.runAttempt(ctx, a, res)
+	res.EndTime = time.Now()
+	return res
+}
+
+func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, res node.Result) node.Result {
+	nodes, err := b.attemptNodes(a)
+	if err != nil {
+		return serverError(res, err)
+	}
+	primary := nodes[0]
+	taskDir := primary.layout.AttemptDir(a)
+	res.TaskRootDirectory = taskDir
+	wd := node.WorkingDir(taskDir)
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		return serverError(res, err)
+	}
+
+	// A multi-instance task's own resource files go to the primary only,
+	// before the coordination phase so that its command can use them too.
+	if err := b.fetchResourceFiles(ctx, wd, "resourceFiles", a.ResourceFiles); err != nil {
+		if ctx.Err() != nil {
+			return terminated(ctx, res)
+		}
+		return preProcessingError(res, task.FailureResourceFile, err)
+	}
+	if a.MultiInstance() {
+		if failed, ok := b.coordinate(ctx, a, nodes, res); !ok {
+			return failed
+		}
+	}
+	e, err := b.runCommand(ctx, command{
+		line:   a.CommandLine,
+		wd:     wd,
+		stdout: filepath.Join(taskDir, node.StdoutFile),
+		stderr: filepath.Join(taskDir, node.StderrFile),
+		env:    b.environ(a, primary),
+	})
+	if err != nil {
+		return serverError(res, err)
+	}
+	if e.notRun != nil {
+		return preProcessingError(res, task.FailureCommandNotFound, e.notRun)
+	}
+	res.Kind = task.OutcomeExited
+	res.ExitCode = e.code
+	res.FailureInfo = exitFailure(e)
+	if len(a.OutputFiles) > 0 {
+		if err := b.uploadOutputFiles(ctx, a.OutputFiles, taskDir, wd, e.code); err != nil {
+			res.Kind = task.OutcomeFileUploadError
+			if res.FailureInfo == nil { // a termination says more than an upload error
+				res.FailureInfo = failure(task.UserError, task.FailureFileUpload, "%v", err)
+			}
+		}
+	}
+	return res
+}
+
+// exitFailure is the FailureInfo of a command that ran: nil for a plain
+// exit (the engine judges exit codes), TaskEnded when it was terminated,
+// ProcessSignaled when a signal it did not get from us killed it.
+func exitFailure(e exit) *task.FailureInfo {
+	switch {
+	case e.terminated:
+		fi := failure(task.UserError, task.FailureTaskTerminated, "the task was terminated")
+		if e.cause != nil && !errors.Is(e.cause, context.Canceled) {
+			fi.Message += ": " + e.cause.Error()
+		}
+		if e.signal != 0 {
+			fi.Message += fmt.Sprintf(" (process killed by %s)", signalName(e.signal))
+			fi.Details = []task.NameValue{{Name: "Signal", Value: signalName(e.signal)}}
+		}
+		return fi
+	case e.signal != 0:
+		fi := failure(task.UserError, task.FailureSignaled, "the process was killed by %s", signalName(e.signal))
+		fi.Details = []task.NameValue{{Name: "Signal", Value: signalName(e.signal)}}
+		return fi
+	}
+	return nil
+}
+
+// attemptNodes returns the nodes of a's instances, primary first, after
+// checking the ids that become path elements.
+func (b *Backend) attemptNodes(a *node.Attempt) ([]*localNode, error) {
+	if a.Kind < node.KindTask || a.Kind > node.KindJobRelease {
+		return nil, fmt.Errorf("attempt %d: invalid kind %d", a.ID, a.Kind)
+	}
+	if a.Kind != node.KindStartTask {
+		if err := task.ValidateID("jobId", a.JobID); err != nil {
+			return nil, err
+		}
+		if err := task.ValidateID("taskId", a.TaskID); err != nil {
+			return nil, err
+		}
+	}
+	ids := a.InstanceNodes()
+	if len(a.Nodes) > 0 && a.Nodes[0] != a.NodeID {
+		return nil, fmt.Errorf("attempt %d: nodeId %q is not the first of nodes %q", a.ID, a.NodeID, a.Nodes)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	nodes := make([]*localNode, len(ids))
+	for i, id := range ids {
+		n, ok := b.nodes[id]
+		if !ok {
+			return nil, task.Errorf(task.CodeNodeNotFound, "nodeId", id, "the node is not up on this backend")
+		}
+		nodes[i] = n
+	}
+	return nodes, nil
+}
+
+// environ is the complete environment of a's commands on node n.
+func (b *Backend) environ(a *node.Attempt, n *localNode) []string {
+	ec := node.EnvContext{NodeID: n.info.NodeID, HostAddress: b.addressOf, MasterPort: b.cfg.masterPort}
+	return node.MergeEnviron(b.cfg.baseEnv, node.BatchEnv(a, n.layout, ec))
+}
+
+// addressOf is HostAddress without the found flag: a node that went away
+// mid-attempt is named by its id.
+func (b *Backend) addressOf(nodeID string) string {
+	if addr, ok := b.HostAddress(nodeID); ok {
+		return addr
+	}
+	return nodeID
+}
+
+// coordinate runs a multi-instance task's instance phase on every node at
+// once: common resource files into the task directory, then the
+// coordination command (if any). The first failure kills the other
+// instances. ok is false when the attempt failed; failed is its result then.
+func (b *Backend) coordinate(ctx context.Context, a *node.Attempt, nodes []*localNode, res node.Result) (failed node.Result, ok bool) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu    sync.Mutex
+		first *node.Result // the first instance to fail
+		wg    sync.WaitGroup
+	)
+	fail := func(r node.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = &r
+			cancel(errors.New("another instance failed"))
+		}
+	}
+	for _, n := range nodes {
+		wg.Go(func() {
+			if r, ok := b.runInstance(ctx, a, n, res); !ok {
+				fail(r)
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		return res, true
+	}
+	return *first, false
+}
+
+// runInstance is one instance's part of coordinate.
+func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, n *localNode, res node.Result) (node.Result, bool) {
+	id := n.info.NodeID
+	taskDir := n.layout.AttemptDir(a)
+	wd := node.WorkingDir(taskDir)
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		return serverError(res, fmt.Errorf("node %s: %w", id, err)), false
+	}
+	if err := b.fetchResourceFiles(ctx, taskDir, "commonResourceFiles", a.CommonResourceFiles); err != nil {
+		if ctx.Err() != nil {
+			return terminated(ctx, res), false
+		}
+		return preProcessingError(res, task.FailureResourceFile, fmt.Errorf("node %s: %w", id, err)), false
+	}
+	if a.CoordinationCommandLine == "" {
+		return res, true
+	}
+	e, err := b.runCommand(ctx, command{
+		line:   a.CoordinationCommandLine,
+		wd:     wd,
+		stdout: filepath.Join(taskDir, node.CoordinationStdoutFile),
+		stderr: filepath.Join(taskDir, node.CoordinationStderrFile),
+		env:    b.environ(a, n),
+	})
+	switch {
+	case err != nil:
+		return serverError(res, fmt.Errorf("node %s: %w", id, err)), false
+	case e.notRun != nil:
+		return preProcessingError(res, task.FailureCommandNotFound, fmt.Errorf("coordination command on node %s: %w", id, e.notRun)), false
+	case e.code == 0 && !e.terminated:
+		return res, true
+	}
+	res.Kind = task.OutcomeExited
+	res.ExitCode = e.code
+	if fi := exitFailure(e); fi != nil && e.terminated {
+		res.FailureInfo = fi
+	} else {
+		res.FailureInfo = failure(task.UserError, task.FailureMultiInstanceFailure,
+			"the coordination command on node %s exited with code %d", id, e.code)
+		if fi != nil {
+			res.FailureInfo.Message += " (" + fi.Message + ")"
+			res.FailureInfo.Details = fi.Details
+		}
+	}
+	res.FailureInfo.Details = append(res.FailureInfo.Details, task.NameValue{Name: "NodeId", Value: id})
+	return res, false
+}
