@@ -1,0 +1,82 @@
+package inprocess
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/alitto/pond/v2"
+
+	"github.com/embatch/embatch/node"
+)
+
+// noop is the work both sides of BenchmarkNoop run.
+func noop(context.Context, *Task) error { return nil }
+
+// BenchmarkNoop compares running b.N no-op attempts through Start and done
+// on one node with GOMAXPROCS slots against submitting the same no-op closure
+// to a raw pond pool of the same size. The difference is the backend's
+// per-attempt overhead: the closure, the Task, command-line lookup, two
+// time.Now calls and the Result. The loops use b.N rather than b.Loop so
+// that waiting for the last attempts, and their allocations, are measured.
+//
+//	go test -run '^$' -bench Noop -benchmem ./node/inprocess
+func BenchmarkNoop(b *testing.B) {
+	slots := runtime.GOMAXPROCS(0)
+	b.Run("pond", func(b *testing.B) {
+		p := pond.NewPool(slots)
+		defer p.StopAndWait()
+		var wg sync.WaitGroup
+		ctx := context.Background()
+		b.ReportAllocs()
+		for range b.N {
+			wg.Add(1)
+			p.Go(func() {
+				_ = noop(ctx, nil)
+				wg.Done()
+			})
+		}
+		wg.Wait()
+	})
+	b.Run("inprocess", func(b *testing.B) {
+		be := New()
+		defer be.Close()
+		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "p", NodeID: "n", Slots: slots, Dedicated: true}); err != nil {
+			b.Fatal(err)
+		}
+		if err := be.Register("noop", noop); err != nil {
+			b.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		done := func(node.Result) { wg.Done() }
+		a := &node.Attempt{ID: 1, Kind: node.KindTask, PoolID: "p", JobID: "j", TaskID: "t", NodeID: "n", CommandLine: "noop"}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for range b.N {
+			wg.Add(1)
+			be.Start(ctx, a, done)
+		}
+		wg.Wait()
+	})
+	b.Run("inprocess-cancelable", func(b *testing.B) {
+		// As the engine calls it: each attempt with its own cancellable ctx.
+		be := New()
+		defer be.Close()
+		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "p", NodeID: "n", Slots: slots, Dedicated: true}); err != nil {
+			b.Fatal(err)
+		}
+		if err := be.Register("noop", noop); err != nil {
+			b.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		a := &node.Attempt{ID: 1, Kind: node.KindTask, PoolID: "p", JobID: "j", TaskID: "t", NodeID: "n", CommandLine: "noop"}
+		b.ReportAllocs()
+		for range b.N {
+			wg.Add(1)
+			ctx, cancel := context.WithCancel(context.Background())
+			be.Start(ctx, a, func(node.Result) { cancel(); wg.Done() })
+		}
+		wg.Wait()
+	})
+}
