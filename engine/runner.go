@@ -58,6 +58,9 @@ func newRunner(a *Account, core *pool.Scheduler, b node.Backend) *runner {
 		ctx:          ctx,
 		cancel:       cancel,
 	}
+	if w, ok := b.(node.NodeWatcher); ok {
+		w.WatchNodes(r.nodeEvent)
+	}
 	go r.loop()
 	r.poke()
 	return r
@@ -207,7 +210,11 @@ func (r *runner) perform(a *pool.Action) {
 		ctx, cancel := context.WithCancel(r.ctx)
 		r.cancels[na.ID] = cancel
 		id := na.ID
+		nodeID := na.NodeID
 		r.backend.Start(ctx, na, func(res node.Result) {
+			if fi := res.FailureInfo; fi != nil && fi.Category == task.ServerError && fi.Code == task.FailureNodeLost {
+				r.post(pool.NodeFailed{Node: nodeID, Reason: fi.Message})
+			}
 			r.post(pool.AttemptExited{ID: id, Outcome: res.Kind, ExitCode: res.ExitCode, Failure: res.FailureInfo, TaskRootDirectory: res.TaskRootDirectory})
 		})
 	case pool.ActKillAttempt:
@@ -308,4 +315,16 @@ func (r *runner) close() {
 		close(r.stop)
 	}
 	<-r.done
+}
+
+// nodeEvent turns a backend's health report into a core event.
+func (r *runner) nodeEvent(e node.NodeEvent) {
+	switch e.Health {
+	case node.NodeLost:
+		r.post(pool.NodeFailed{Node: e.NodeID, Reason: e.Reason})
+	case node.NodePreempted:
+		r.post(pool.NodeFailed{Node: e.NodeID, Preempted: true, Reason: e.Reason})
+	case node.NodeBack:
+		r.post(pool.NodeReady{Node: e.NodeID})
+	}
 }

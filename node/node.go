@@ -147,3 +147,33 @@ type TaskDirRemover interface {
 type Closer interface {
 	Close() error
 }
+
+// NodeHealth is what a NodeEvent reports.
+type NodeHealth uint8
+
+// NodeHealth values. The zero value is invalid.
+const (
+	HealthInvalid NodeHealth = iota
+	// NodeLost: the node stopped answering; its attempts are gone.
+	NodeLost
+	// NodePreempted: a low-priority node was taken back.
+	NodePreempted
+	// NodeBack: a lost or preempted node answers again.
+	NodeBack
+)
+
+// NodeEvent reports a change in a node's health that no attempt reported.
+type NodeEvent struct {
+	NodeID string
+	Health NodeHealth
+	Reason string
+}
+
+// NodeWatcher is an optional Backend capability for backends that can lose
+// nodes (SSH hosts, preemptible machines). The engine calls WatchNodes once,
+// before AddNode, with a function that is safe to call from any goroutine.
+// A backend may also report a lost node through an attempt's Result with
+// FailureInfo code task.FailureNodeLost.
+type NodeWatcher interface {
+	WatchNodes(report func(NodeEvent))
+}

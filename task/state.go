@@ -137,6 +137,10 @@ const (
 	FailureJobTerminated        = "JobTerminated"
 	FailureNodeDeallocated      = "NodeDeallocated"
 	FailureMultiInstanceFailure = "SubtaskFailed"
+	// FailureNodeLost (category servererror) in a backend's result says the
+	// attempt's node went away; the engine then treats the node as lost and
+	// requeues the task rather than failing it.
+	FailureNodeLost = "NodeLost"
 )
 
 // ExecutionInfo is Azure's TaskExecutionInformation.
