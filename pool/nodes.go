@@ -192,9 +192,29 @@ func (s *Scheduler) updateAlloc(timeout time.Duration) {
 	}
 }
 
+// resizeTimedOut ends a resize that outlived its timeout the way
+// stopResize does: nodes that have not arrived are released, nodes still
+// draining stay, and the pool is steady with Azure's AllocationTimedout
+// error. (Leaving draining nodes to go on leaving would flip a steady pool
+// back to resizing, with a new timeout, when the next of them leaves.)
 func (s *Scheduler) resizeTimedOut() {
-	s.resizeErrors = append(s.resizeErrors, ResizeError{Code: "ResizeTimedOut", Message: "the resize did not finish within resizeTimeout; nodes that had not arrived were released"})
+	s.resizeErrors = append(s.resizeErrors, ResizeError{Code: "AllocationTimedout", Message: "the resize did not finish within resizeTimeout; it was stopped"})
+	s.endResize()
+}
+
+// endResize stops the resize in progress: nodes still being created are
+// released, nodes leaving with attempts on them stay in the pool (a deleting
+// pool lets them go on leaving), and the pool is steady.
+func (s *Scheduler) endResize() {
 	s.cancelArrivals()
+	if !s.deleting {
+		for _, n := range s.nodeList {
+			if n.leaving && len(n.attempts) > 0 {
+				n.leaving = false
+				s.setNodeState(n, s.upState(n))
+			}
+		}
+	}
 	s.alloc, s.allocChanged = AllocationSteady, s.now
 	s.change(Change{Kind: ChangePool})
 }
@@ -208,20 +228,26 @@ func (s *Scheduler) cancelArrivals() {
 	}
 }
 
+// upState is the state of a node that is up: waiting for its start task,
+// failed it, or idle (refreshNode turns that into running or offline).
+func (s *Scheduler) upState(n *nodeRec) NodeState {
+	if st := s.spec.StartTask; st != nil && st.Waits() {
+		if n.startTask != nil {
+			return NodeWaitingForStartTask
+		}
+		if info := n.rec.StartTaskInfo; info != nil && info.Result == task.ResultFailure {
+			return NodeStartTaskFailed
+		}
+	}
+	return NodeIdle
+}
+
 func (s *Scheduler) stopResize() error {
 	if s.alloc != AllocationResizing {
 		return task.Errorf(task.CodePoolNotSteady, "allocationState", s.alloc, "only a resizing pool can stop resizing")
 	}
 	s.resizeErrors = append(s.resizeErrors, ResizeError{Code: "ResizeStopped", Message: "the user stopped the resize"})
-	s.cancelArrivals()
-	for _, n := range s.nodeList {
-		if n.leaving && len(n.attempts) > 0 {
-			n.leaving = false
-			s.setNodeState(n, NodeIdle)
-		}
-	}
-	s.alloc, s.allocChanged = AllocationSteady, s.now
-	s.change(Change{Kind: ChangePool})
+	s.endResize()
 	return nil
 }
 
@@ -387,6 +413,12 @@ func (s *Scheduler) startTaskExited(a *attemptRec, e AttemptExited) {
 	if s.nodeByID[n.rec.ID] != n || n.leaving {
 		return
 	}
+	if a.kill == killStartTaskEnd {
+		// Killed because the node was leaving, which was then called
+		// off (stopResize or a resize timeout): run it again.
+		s.runStartTask(n)
+		return
+	}
 	code := e.ExitCode
 	info := n.rec.StartTaskInfo
 	info.State, info.EndTime, info.ExitCode = "completed", s.now, &code
@@ -422,10 +454,17 @@ func (s *Scheduler) nodeFailed(e NodeFailed) error {
 	if n == nil {
 		return nil
 	}
+	// Mark the node down first: writing off its attempts may end jobs,
+	// and their release tasks must not start on this node.
+	st := NodeUnusable
+	if e.Preempted {
+		st = NodePreempted
+	}
+	s.setNodeState(n, st)
 	lost := slices.Clone(n.attempts)
 	slices.SortFunc(lost, func(x, y *attemptRec) int { return compareU64(x.a.ID, y.a.ID) })
 	for _, a := range lost {
-		s.nodeLostAttempt(a)
+		s.nodeLostAttempt(a, n)
 	}
 	for _, j := range s.jobs {
 		if p := j.prep[n]; p != nil && p.state != prepSucceeded {
@@ -436,24 +475,33 @@ func (s *Scheduler) nodeFailed(e NodeFailed) error {
 		s.releaseNode(n)
 		return nil
 	}
-	st := NodeUnusable
-	if e.Preempted {
-		st = NodePreempted
-	}
-	s.setNodeState(n, st)
 	s.updateAlloc(0)
 	return nil
 }
 
-// nodeLostAttempt writes off an attempt whose node is gone: tasks are
-// requeued at once (their process is gone with the node); other instances of
-// a multi-instance task are killed.
-func (s *Scheduler) nodeLostAttempt(a *attemptRec) {
+// nodeLostAttempt writes off an attempt whose node n is gone: tasks are
+// requeued at once (their process is gone with the node); the other
+// instances of a multi-instance task are killed, and it is requeued when
+// that kill is confirmed.
+func (s *Scheduler) nodeLostAttempt(a *attemptRec, n *nodeRec) {
 	if s.attempts[a.a.ID] != a {
 		return
 	}
-	if a.task != nil && len(a.nodes) > 1 && a.kill == "" {
-		s.act(Action{Kind: ActKillAttempt, Attempt: &a.a, Reason: killNodeLost})
+	if a.task != nil && a.started && len(a.nodes) > 1 {
+		// A multi-instance task lost one of its nodes. Its other
+		// instances still run until killed: free the lost node now and
+		// the others when the kill is confirmed (AttemptExited), so that
+		// no slot is handed out twice.
+		s.releaseSlots(n, a)
+		a.nodes = slices.DeleteFunc(a.nodes, func(x *nodeRec) bool { return x == n })
+		switch a.kill {
+		case "":
+			s.act(Action{Kind: ActKillAttempt, Attempt: &a.a, Reason: killNodeLost})
+			a.kill = killNodeLost
+		case killRequeue:
+			a.kill = killNodeLost
+		}
+		return
 	}
 	prevKill := a.kill
 	a.kill = killNodeLost
@@ -470,7 +518,7 @@ func (s *Scheduler) nodeLostAttempt(a *attemptRec) {
 			p.attempt = nil
 			for _, w := range p.waiting {
 				if s.attempts[w.a.ID] == w {
-					s.nodeLostAttempt(w)
+					s.nodeLostAttempt(w, n)
 				}
 			}
 			delete(a.job.prep, a.nodes[0])
@@ -488,10 +536,9 @@ func (s *Scheduler) setNodeScheduling(e SetNodeScheduling) error {
 	if err != nil {
 		return err
 	}
-	if err := e.Option.validate("nodeDisableSchedulingOption"); err != nil {
-		return err
-	}
-	if e.Option == DeallocRetainedData {
+	switch e.Option {
+	case "", DeallocRequeue, DeallocTerminate, DeallocTaskCompletion:
+	default:
 		return task.Invalid("nodeDisableSchedulingOption", e.Option, "want requeue, terminate or taskcompletion")
 	}
 	want := SchedulingDisabled
@@ -534,6 +581,9 @@ func (s *Scheduler) deletePool() {
 			s.startLeaving(n, DeallocRequeue)
 		}
 	}
+	// The pool is resizing to zero until the last node has left, whether
+	// or not some node left at once.
+	s.updateAlloc(0)
 	s.change(Change{Kind: ChangePool})
 }
 

@@ -78,7 +78,7 @@ const (
 	ReasonJobNotActive      Reason = "job is not active"
 	ReasonJobDisabled       Reason = "job is disabled"
 	ReasonDependencyUnmet   Reason = "waiting for dependencies"
-	ReasonDependencyBlocked Reason = "a dependency failed and blocks this task"
+	ReasonDependencyBlocked Reason = "a dependency completed with dependencyAction block"
 	ReasonMaxParallelTasks  Reason = "job is at maxParallelTasks"
 	ReasonNoNodes           Reason = "no node in the pool can take tasks"
 	ReasonNoFreeSlots       Reason = "no node has enough free slots"

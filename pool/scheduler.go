@@ -20,6 +20,10 @@ type Config struct {
 // DefaultResizeTimeout is Azure's default resizeTimeout.
 const DefaultResizeTimeout = 15 * time.Minute
 
+// defaultJobReleaseWallClockTime is Azure's default maxWallClockTime of a
+// job release task.
+const defaultJobReleaseWallClockTime = 15 * time.Minute
+
 // kill reasons, recorded on an attempt until its exit arrives.
 const (
 	killTimeout      = "maxWallClockTime"
@@ -54,7 +58,9 @@ type jobRec struct {
 	prep       map[*nodeRec]*prepRec
 	disableOpt DisableJobOption
 	endReason  string
-	deleting   bool
+	// releaseOnDelete: the job was deleted before it ended, so its release
+	// tasks run before it disappears.
+	releaseOnDelete bool
 }
 
 // live reports whether the job can still run tasks at some point.
@@ -796,9 +802,14 @@ func (s *Scheduler) prepExited(a *attemptRec, e AttemptExited) {
 			return
 		}
 	}
-	if ok {
+	switch {
+	case ok:
 		p.state = prepSucceeded
-	} else {
+	case a.kill == killStartTaskEnd:
+		// Killed because the node was leaving: it did not fail, and if
+		// the node stays after all it runs again for the next task.
+		delete(j.prep, n)
+	default:
 		p.state = prepFailed
 	}
 	waiting := p.waiting
@@ -848,10 +859,13 @@ func (s *Scheduler) startReleases(j *jobRec) bool {
 			a:   Attempt{ID: s.attemptID, Kind: AttemptJobRelease, JobID: j.spec.ID, TaskID: id, Nodes: []string{n.rec.ID}, Start: s.now, Job: &j.spec, Dedicated: n.rec.IsDedicated},
 			job: j, nodes: []*nodeRec{n}, started: true,
 		}
+		// Azure's default (and largest) release task limit is 15 minutes.
+		limit := defaultJobReleaseWallClockTime
 		if rt.MaxWallClockTime != nil && *rt.MaxWallClockTime < task.Unlimited {
-			a.a.Deadline = s.now.Add(rt.MaxWallClockTime.D())
-			s.addTimer(a.a.Deadline, timerAttempt, a.a.ID)
+			limit = rt.MaxWallClockTime.D()
 		}
+		a.a.Deadline = s.now.Add(limit)
+		s.addTimer(a.a.Deadline, timerAttempt, a.a.ID)
 		s.attempts[a.a.ID] = a
 		n.attempts = append(n.attempts, a)
 		j.attempts++
@@ -917,10 +931,6 @@ func (s *Scheduler) taskExited(a *attemptRec, e AttemptExited) {
 		s.maybeFinishJob(j)
 		return
 	}
-	primary := a.nodes[0]
-	if a.started {
-		primary.rec.TotalTasksRun++
-	}
 	c.nodeInfo.TaskRootDirectory = e.TaskRootDirectory
 	switch a.kill {
 	case killRequeue, killNodeLost:
@@ -928,11 +938,27 @@ func (s *Scheduler) taskExited(a *attemptRec, e AttemptExited) {
 		s.maybeFinishJob(j)
 		return
 	}
+	// totalTasksRun counts tasks that ended on the node, not attempts cut
+	// short and requeued. The primary is the node the task ran on (nodes
+	// of a multi-instance task may have been lost meanwhile).
+	var primary *nodeRec
+	if len(a.nodes) > 0 && a.nodes[0].rec.ID == a.a.Nodes[0] {
+		primary = a.nodes[0]
+	}
+	if a.started && primary != nil {
+		primary.rec.TotalTasksRun++
+		s.nodeChanged(primary)
+	}
 	code := e.ExitCode
 	c.exec.ExitCode = &code
 	c.exec.EndTime = s.now
 	failure := e.Failure
 	kind := e.Outcome
+	if kind == task.OutcomePreProcessingError || !a.started {
+		// The command never ran (it could not start, or the task was
+		// still preparing): there is no exit code.
+		c.exec.ExitCode = nil
+	}
 	switch a.kill {
 	case killTimeout:
 		failure = &task.FailureInfo{Category: task.UserError, Code: task.FailureMaxWallClockTime, Message: "the task ran longer than its maxWallClockTime and was killed"}
@@ -948,12 +974,14 @@ func (s *Scheduler) taskExited(a *attemptRec, e AttemptExited) {
 	}
 	success := kind == task.OutcomeExited && code == 0 && failure == nil
 	if success {
-		primary.rec.TotalTasksSucceeded++
+		if primary != nil {
+			primary.rec.TotalTasksSucceeded++
+		}
 		s.completeTask(c, task.ResultSuccess, nil, kind, code, true)
 		return
 	}
 	if failure == nil {
-		failure = &task.FailureInfo{Category: task.UserError, Code: task.FailureNonZeroExit, Message: "the task exited with code " + strconv.Itoa(code)}
+		failure = defaultFailure(kind, code)
 	}
 	// Retries only for a non-zero exit of the command itself.
 	if kind == task.OutcomeExited && a.kill == "" && j.live() {
@@ -970,6 +998,23 @@ func (s *Scheduler) taskExited(a *attemptRec, e AttemptExited) {
 	}
 	s.completeTask(c, task.ResultFailure, failure, kind, code, true)
 }
+
+// defaultFailure is the failureInfo of a failed attempt whose driver
+// reported none.
+func defaultFailure(kind task.OutcomeKind, code int) *task.FailureInfo {
+	switch kind {
+	case task.OutcomePreProcessingError:
+		return &task.FailureInfo{Category: task.UserError, Code: failureCommandLaunch, Message: "the task could not be started (pre-processing error)"}
+	case task.OutcomeFileUploadError:
+		return &task.FailureInfo{Category: task.UserError, Code: task.FailureFileUpload, Message: "the task's output files could not be uploaded"}
+	}
+	return &task.FailureInfo{Category: task.UserError, Code: task.FailureNonZeroExit, Message: "the task exited with code " + strconv.Itoa(code)}
+}
+
+// failureCommandLaunch is Azure's failureInfo code for a task whose command
+// could not be launched; used for pre-processing errors the driver did not
+// describe.
+const failureCommandLaunch = "CommandLaunchFailed"
 
 // requeue returns a task whose attempt was cut short (node lost, removed or
 // job disabled with requeue) to active: requeueCount+1, not a retry.
@@ -1055,6 +1100,11 @@ func (s *Scheduler) maybeFinishJob(j *jobRec) {
 		}
 	case task.JobDeleting:
 		if j.attempts == 0 {
+			// Deleting a job that had not ended runs its release
+			// tasks first, as terminating it would.
+			if j.releaseOnDelete && s.startReleases(j) {
+				return
+			}
 			delete(s.jobs, task.FoldID(j.spec.ID))
 			delete(s.jobBySeq, j.seq)
 			s.change(Change{Kind: ChangeJobDeleted, JobID: j.spec.ID})
@@ -1068,6 +1118,12 @@ func (s *Scheduler) maybeFinishJob(j *jobRec) {
 // arrives, so that a task never runs twice at once.
 func (s *Scheduler) killAttempt(a *attemptRec, reason string) {
 	if a.kill != "" {
+		// A kill is already on its way. A requeue gives way to a kill
+		// that ends the task (terminate, job ended or deleted, timeout):
+		// the kill action was sent, only the task's fate changes.
+		if a.kill == killRequeue && reason != killRequeue && a.started {
+			a.kill = reason
+		}
 		return
 	}
 	a.kill = reason
@@ -1129,7 +1185,9 @@ func (s *Scheduler) terminateJob(j *jobRec, reason string) {
 	for _, c := range j.order {
 		s.unready(c)
 	}
-	s.killJobAttempts(j, killJobEnded, false)
+	// Job preparation tasks are the job's tasks too: kill them, or the job
+	// would wait for them to end by themselves.
+	s.killJobAttempts(j, killJobEnded, true)
 	s.maybeFinishJob(j)
 }
 
@@ -1158,8 +1216,12 @@ func (s *Scheduler) disableJob(e DisableJob) error {
 	default:
 		return task.Invalid("disableTasks", e.Option, "want requeue, terminate or wait")
 	}
-	if j.state != task.JobActive {
-		return task.Errorf(task.CodeJobNotActive, "jobId", e.JobID, "the job is %s; only active jobs can be disabled", j.state)
+	switch j.state {
+	case task.JobActive:
+	case task.JobDisabling, task.JobDisabled:
+		return nil // as in Azure: disabling a disabled job is accepted and changes nothing
+	default:
+		return task.Errorf(task.CodeJobNotActive, "jobId", e.JobID, "the job is %s; only active, disabling or disabled jobs can be disabled", j.state)
 	}
 	opt := e.Option
 	if opt == "" {
@@ -1201,6 +1263,8 @@ func (s *Scheduler) enableJob(e EnableJob) error {
 	for _, c := range j.order {
 		s.makeReady(c)
 	}
+	// Its tasks may all have completed while it was disabled.
+	s.maybeFinishJob(j)
 	return nil
 }
 
@@ -1212,6 +1276,7 @@ func (s *Scheduler) deleteJob(e DeleteJob) error {
 	if j.state == task.JobDeleting {
 		return nil
 	}
+	j.releaseOnDelete = j.live()
 	s.setJobState(j, task.JobDeleting)
 	for _, c := range j.order {
 		s.unready(c)

@@ -3,6 +3,8 @@ package pool
 import (
 	"container/heap"
 	"time"
+
+	"github.com/embatch/embatch/task"
 )
 
 // timerKind says what a deadline is for.
@@ -50,26 +52,48 @@ func (s *Scheduler) addTimer(at time.Time, kind timerKind, id uint64) {
 func (s *Scheduler) fireTimers() {
 	for len(s.timers) > 0 && !s.timers[0].at.After(s.now) {
 		t := heap.Pop(&s.timers).(timer)
+		if !s.timerLive(t) {
+			continue
+		}
 		switch t.kind {
 		case timerAttempt:
-			if a := s.attempts[t.id]; a != nil && a.kill == "" {
-				s.killAttempt(a, killTimeout)
-			}
+			s.killAttempt(s.attempts[t.id], killTimeout)
 		case timerJob:
-			if j := s.jobBySeq[t.id]; j != nil && j.live() {
-				s.terminateJob(j, "MaxWallClockTimeExpiry")
-			}
+			s.terminateJob(s.jobBySeq[t.id], task.TerminateReasonMaxWallClockTime)
 		case timerResize:
-			if t.id == s.resizeGen && s.alloc == AllocationResizing {
-				s.resizeTimedOut()
-			}
+			s.resizeTimedOut()
 		}
 	}
 }
 
+// timerLive reports whether firing t would still do something: its attempt
+// runs and is not being killed, its job has not ended, its resize is the
+// one in progress (a deleting pool has no resize timeout: it waits for its
+// nodes to drain).
+func (s *Scheduler) timerLive(t timer) bool {
+	switch t.kind {
+	case timerAttempt:
+		a := s.attempts[t.id]
+		return a != nil && a.kill == "" && a.a.Deadline.Equal(t.at)
+	case timerJob:
+		j := s.jobBySeq[t.id]
+		return j != nil && j.live()
+	case timerResize:
+		return t.id == s.resizeGen && s.alloc == AllocationResizing && !s.deleting
+	}
+	return false
+}
+
 // NextDeadline is the earliest time at which a timer is due, or the zero
 // time if none is pending. Drivers call Step(t, Tick{}) at that time.
+//
+// Timers that would do nothing (their attempt ended, their job ended, their
+// resize is over) are dropped first, so that a driver never wakes up for
+// nothing.
 func (s *Scheduler) NextDeadline() time.Time {
+	for len(s.timers) > 0 && !s.timerLive(s.timers[0]) {
+		heap.Pop(&s.timers)
+	}
 	if len(s.timers) == 0 {
 		return time.Time{}
 	}

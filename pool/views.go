@@ -173,13 +173,37 @@ func (s *Scheduler) Why(jobID, taskID string) (Reason, error) {
 	if max := j.spec.EffectiveMaxParallelTasks(); max > 0 && j.running >= max {
 		return ReasonMaxParallelTasks, nil
 	}
-	if s.nodes.count == 0 {
+	// Nodes where the job's preparation task failed (and must succeed)
+	// never run the job's tasks: leave them out.
+	prepFailedOn := func(*nodeRec) bool { return false }
+	if pt := j.spec.JobPreparationTask; pt != nil && prepWaits(pt) && len(j.prep) > 0 {
+		prepFailedOn = func(n *nodeRec) bool {
+			p := j.prep[n]
+			return p != nil && p.state == prepFailed
+		}
+	}
+	usable, failed, maxFree, withFree := 0, 0, 0, 0
+	for _, n := range s.nodeList {
+		switch {
+		case !n.indexed:
+		case prepFailedOn(n):
+			failed++
+		default:
+			usable++
+			maxFree = max(maxFree, n.free)
+			if n.free > 0 {
+				withFree++
+			}
+		}
+	}
+	switch {
+	case usable == 0 && failed > 0:
+		return ReasonPrepFailed, nil
+	case usable == 0:
 		return ReasonNoNodes, nil
-	}
-	if c.instances > 1 && s.nodes.nodesWithFree(1) < c.instances {
+	case c.instances > 1 && withFree < c.instances:
 		return ReasonNotEnoughNodes, nil
-	}
-	if s.nodes.maxFree() < c.slots {
+	case maxFree < c.slots:
 		return ReasonNoFreeSlots, nil
 	}
 	return ReasonQueued, nil
