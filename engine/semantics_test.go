@@ -98,11 +98,13 @@ func TestTerminateRunningTask(t *testing.T) {
 
 func TestDisableJobRequeuesAndEnableResumes(t *testing.T) {
 	release := make(chan struct{})
+	started := make(chan struct{}, 1)
 	runs := 0
 	acct, ctx := setup(t, map[string]inprocess.Handler{
 		"once": func(ctx context.Context, _ *inprocess.Task) error {
 			runs++ // one slot: attempts never overlap
 			if runs == 1 {
+				started <- struct{}{}
 				<-ctx.Done()
 				return ctx.Err()
 			}
@@ -113,7 +115,7 @@ func TestDisableJobRequeuesAndEnableResumes(t *testing.T) {
 	if err := acct.AddTask(ctx, "j", task.TaskSpec{ID: "t", CommandLine: "once"}); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, ctx, acct, "j", "t", task.TaskRunning)
+	<-started // the handler runs: disabling now interrupts it
 	if err := acct.DisableJob(ctx, "j", pool.DisableRequeue); err != nil {
 		t.Fatal(err)
 	}
