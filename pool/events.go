@@ -171,6 +171,9 @@ type Attempt struct {
 	// killed for exceeding maxWallClockTime (zero: never).
 	Start    time.Time
 	Deadline time.Time
+	// Queued is when the task last became active (ready or waiting) before
+	// this attempt; zero for start, preparation and release tasks.
+	Queued time.Time
 	// Dedicated is whether the primary node is dedicated.
 	Dedicated bool
 	// Job and Task point at the specs (Task is nil except for AttemptTask).
