@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 type Account struct {
 	opts options
 	subs hub
+	tel  *telemetry
 
 	mu       sync.RWMutex
 	pools    map[string]*runner // by folded pool id
@@ -33,7 +35,11 @@ func New(opts ...Option) (*Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Account{opts: o, pools: map[string]*runner{}, jobPools: map[string]*runner{}}, nil
+	a := &Account{opts: o, pools: map[string]*runner{}, jobPools: map[string]*runner{}}
+	if a.tel, err = newTelemetry(&a.opts, a); err != nil {
+		return nil, fmt.Errorf("engine: telemetry: %w", err)
+	}
+	return a, nil
 }
 
 // Close stops every pool, killing running tasks, and ends subscriptions.
@@ -54,6 +60,7 @@ func (a *Account) Close() error {
 		r.close()
 	}
 	a.subs.closeAll()
+	_ = a.tel.registration.Unregister()
 	return nil
 }
 

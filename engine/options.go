@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/embatch/embatch/node"
 	"github.com/embatch/embatch/pool"
 )
@@ -31,6 +34,8 @@ type options struct {
 	clock          func() time.Time
 	policy         func(spec pool.Spec) pool.Policy
 	name           string
+	tracerProvider trace.TracerProvider
+	meterProvider  metric.MeterProvider
 }
 
 // WithBackend registers the backend factory for pools whose spec says

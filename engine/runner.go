@@ -33,6 +33,7 @@ type runner struct {
 	done chan struct{}
 
 	// owned by the loop goroutine
+	tel     *poolTelemetry
 	cancels map[uint64]context.CancelFunc
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -55,6 +56,7 @@ func newRunner(a *Account, core *pool.Scheduler, b node.Backend) *runner {
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
 		cancels:      make(map[uint64]context.CancelFunc),
+		tel:          a.tel.forPool(spec.ID),
 		ctx:          ctx,
 		cancel:       cancel,
 	}
@@ -145,13 +147,14 @@ func (r *runner) round(timer *time.Timer) {
 	r.mu.Lock()
 	now := r.acct.opts.clock()
 	for _, ev := range evs {
+		_ = r.core.Step(now, ev) // backend reports are never rejected
 		if e, ok := ev.(pool.AttemptExited); ok {
 			if cancel := r.cancels[e.ID]; cancel != nil {
 				cancel()
 				delete(r.cancels, e.ID)
 			}
+			r.tel.exited(now, e)
 		}
-		_ = r.core.Step(now, ev) // backend reports are never rejected
 	}
 	clear(evs)
 	r.spare = evs
@@ -159,6 +162,7 @@ func (r *runner) round(timer *time.Timer) {
 		_ = r.core.Step(now, pool.Tick{})
 	}
 	rd := r.core.Ready()
+	r.tel.changes(r, now, rd.Changes)
 	r.actions = append(r.actions[:0], rd.Actions...)
 	subscribed := r.acct.subs.active()
 	r.events = r.events[:0]
@@ -178,9 +182,10 @@ func (r *runner) round(timer *time.Timer) {
 		timer.Reset(max(d.Sub(now), time.Millisecond))
 	}
 	r.mu.Unlock()
+	r.tel.round(now, r.acct.opts.clock())
 
 	for i := range r.actions {
-		r.perform(&r.actions[i])
+		r.perform(now, &r.actions[i])
 	}
 	clear(r.actions)
 	if subscribed {
@@ -191,7 +196,7 @@ func (r *runner) round(timer *time.Timer) {
 	}
 }
 
-func (r *runner) perform(a *pool.Action) {
+func (r *runner) perform(now time.Time, a *pool.Action) {
 	switch a.Kind {
 	case pool.ActAllocateNode:
 		info := node.NodeInfo{PoolID: r.id, NodeID: a.Node, Slots: r.slotsPerNode, Dedicated: a.Dedicated}
@@ -207,6 +212,7 @@ func (r *runner) perform(a *pool.Action) {
 		go func() { _ = r.backend.RemoveNode(context.WithoutCancel(r.ctx), id) }()
 	case pool.ActStartAttempt:
 		na := r.nodeAttempt(a.Attempt)
+		r.tel.started(now, a.Attempt, na)
 		ctx, cancel := context.WithCancel(r.ctx)
 		r.cancels[na.ID] = cancel
 		id := na.ID
@@ -218,6 +224,7 @@ func (r *runner) perform(a *pool.Action) {
 			r.post(pool.AttemptExited{ID: id, Outcome: res.Kind, ExitCode: res.ExitCode, Failure: res.FailureInfo, TaskRootDirectory: res.TaskRootDirectory})
 		})
 	case pool.ActKillAttempt:
+		r.tel.killed(now, a.Attempt.ID, a.Reason)
 		if cancel := r.cancels[a.Attempt.ID]; cancel != nil {
 			cancel()
 		}
@@ -302,6 +309,7 @@ func mergeEnv(common, own []task.EnvironmentSetting) []task.EnvironmentSetting {
 // shutdown kills everything still running and releases the backend.
 func (r *runner) shutdown() {
 	r.cancel()
+	r.tel.shutdown(r.acct.opts.clock())
 	if c, ok := r.backend.(node.Closer); ok {
 		_ = c.Close()
 	}
