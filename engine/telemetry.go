@@ -189,8 +189,9 @@ func (a *Account) observe(obs metric.Observer, tasks, used, avail, nodes metric.
 type poolTelemetry struct {
 	t        *telemetry
 	poolID   string
-	jobs     map[string]trace.Span // by folded job id
-	attempts map[uint64]*attemptSpan
+	poolOpt  metric.MeasurementOption // the pool attribute, built once
+	jobs     map[string]trace.Span    // by folded job id
+	attempts map[uint64]attemptSpan
 }
 
 type attemptSpan struct {
@@ -202,7 +203,8 @@ type attemptSpan struct {
 }
 
 func (t *telemetry) forPool(poolID string) *poolTelemetry {
-	return &poolTelemetry{t: t, poolID: poolID, jobs: map[string]trace.Span{}, attempts: map[uint64]*attemptSpan{}}
+	return &poolTelemetry{t: t, poolID: poolID, jobs: map[string]trace.Span{}, attempts: map[uint64]attemptSpan{},
+		poolOpt: metric.WithAttributeSet(attribute.NewSet(attribute.String(AttrPool, poolID)))}
 }
 
 // changes starts and ends job spans as jobs appear and complete.
@@ -243,30 +245,32 @@ func (pt *poolTelemetry) changes(r *runner, now time.Time, changes []pool.Change
 // the W3C trace context in the attempt's environment (TRACEPARENT) so the
 // task's own instrumentation joins the trace.
 func (pt *poolTelemetry) started(now time.Time, pa *pool.Attempt, na *node.Attempt) {
+	if !pa.Queued.IsZero() && pa.Kind == pool.AttemptTask {
+		pt.t.queueWait.Record(context.Background(), now.Sub(pa.Queued).Seconds(), pt.poolOpt)
+	}
 	parent := context.Background()
 	if js := pt.jobs[task.FoldID(pa.JobID)]; js != nil {
 		parent = trace.ContextWithSpan(parent, js)
 	}
-	attrs := []attribute.KeyValue{
+	ctx, sp := pt.t.tracer.Start(parent, SpanTaskAttempt, trace.WithTimestamp(now))
+	pt.attempts[pa.ID] = attemptSpan{span: sp, start: now, kind: pa.Kind, job: pa.JobID}
+	if !sp.IsRecording() {
+		return // nothing configured: no attributes, no events, no allocations
+	}
+	sp.SetAttributes(
 		attribute.String(AttrPool, pt.poolID),
 		attribute.String(AttrNode, na.NodeID),
 		attribute.Int64(AttrAttempt, int64(pa.ID)),
 		attribute.String(AttrAttemptKind, pa.Kind.String()),
-	}
+	)
 	if pa.JobID != "" {
-		attrs = append(attrs, attribute.String(AttrJob, pa.JobID), attribute.String(AttrTask, pa.TaskID), attribute.Int(AttrRetry, pa.Retry))
+		sp.SetAttributes(attribute.String(AttrJob, pa.JobID), attribute.String(AttrTask, pa.TaskID), attribute.Int(AttrRetry, pa.Retry))
 	}
-	if !pa.Queued.IsZero() && pa.Kind == pool.AttemptTask {
-		wait := now.Sub(pa.Queued).Seconds()
-		attrs = append(attrs, attribute.Float64(AttrQueueWaitSecs, wait))
-		pt.t.queueWait.Record(context.Background(), wait, metric.WithAttributes(attribute.String(AttrPool, pt.poolID)))
-	}
-	ctx, sp := pt.t.tracer.Start(parent, SpanTaskAttempt, trace.WithTimestamp(now), trace.WithAttributes(attrs...))
 	if !pa.Queued.IsZero() {
+		sp.SetAttributes(attribute.Float64(AttrQueueWaitSecs, now.Sub(pa.Queued).Seconds()))
 		sp.AddEvent("queued", trace.WithTimestamp(pa.Queued))
 	}
 	sp.AddEvent("placed", trace.WithTimestamp(now))
-	pt.attempts[pa.ID] = &attemptSpan{span: sp, start: now, kind: pa.Kind, job: pa.JobID}
 	if sp.SpanContext().IsValid() {
 		carrier := propagation.MapCarrier{}
 		propagation.TraceContext{}.Inject(ctx, carrier)
@@ -278,25 +282,33 @@ func (pt *poolTelemetry) started(now time.Time, pa *pool.Attempt, na *node.Attem
 
 // round records how long one scheduling round took.
 func (pt *poolTelemetry) round(start, end time.Time) {
-	pt.t.batchLatency.Record(context.Background(), end.Sub(start).Seconds(), metric.WithAttributes(attribute.String(AttrPool, pt.poolID)))
+	pt.t.batchLatency.Record(context.Background(), end.Sub(start).Seconds(), pt.poolOpt)
 }
 
 // killed notes why an attempt is being killed.
 func (pt *poolTelemetry) killed(now time.Time, id uint64, reason string) {
-	if as := pt.attempts[id]; as != nil {
+	if as, ok := pt.attempts[id]; ok {
 		as.kill = reason
+		pt.attempts[id] = as
 		as.span.AddEvent("kill", trace.WithTimestamp(now), trace.WithAttributes(attribute.String(AttrKillReason, reason)))
 	}
 }
 
 // exited closes an attempt's span with its outcome.
 func (pt *poolTelemetry) exited(now time.Time, e pool.AttemptExited) {
-	as := pt.attempts[e.ID]
-	if as == nil {
+	as, ok := pt.attempts[e.ID]
+	if !ok {
 		return
 	}
 	delete(pt.attempts, e.ID)
+	if as.kind == pool.AttemptTask {
+		pt.t.runTime.Record(context.Background(), now.Sub(as.start).Seconds(), pt.poolOpt)
+	}
 	sp := as.span
+	if !sp.IsRecording() {
+		sp.End()
+		return
+	}
 	attrs := []attribute.KeyValue{attribute.Int(AttrExitCode, e.ExitCode)}
 	failed := e.Outcome != task.OutcomeExited || e.ExitCode != 0 || e.Failure != nil || as.kill != ""
 	result := task.ResultSuccess
@@ -318,9 +330,6 @@ func (pt *poolTelemetry) exited(now time.Time, e pool.AttemptExited) {
 			msg = e.Failure.Message
 		}
 		sp.SetStatus(codes.Error, msg)
-	}
-	if as.kind == pool.AttemptTask {
-		pt.t.runTime.Record(context.Background(), now.Sub(as.start).Seconds(), metric.WithAttributes(attribute.String(AttrPool, pt.poolID)))
 	}
 	sp.End(trace.WithTimestamp(now))
 }
