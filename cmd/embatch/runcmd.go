@@ -120,7 +120,17 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintf(env.Stderr, "embatch: data directory: %v\n", err)
 		return exitFailed
 	}
-	acct, err := engine.New(backendOptions(opts.dataDir)...)
+	tel, err := setupTelemetry(ctx)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "embatch: telemetry: %v\n", err)
+		return exitUsage
+	}
+	defer func() {
+		if err := tel.close(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(env.Stderr, "embatch: telemetry: %v\n", err)
+		}
+	}()
+	acct, err := engine.New(append(backendOptions(opts.dataDir), tel.options...)...)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "embatch: %v\n", err)
 		return exitFailed

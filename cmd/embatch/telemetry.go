@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+
+	"github.com/embatch/embatch/engine"
+)
+
+// telemetrySetup is the OpenTelemetry SDK the CLI configured from the
+// standard OTEL_* environment variables, and how to flush it.
+type telemetrySetup struct {
+	options  []engine.Option
+	shutdown []func(context.Context) error
+}
+
+// setupTelemetry configures traces and metrics from the environment, the
+// way every OpenTelemetry SDK does: OTEL_TRACES_EXPORTER (console, otlp,
+// none), OTEL_METRICS_EXPORTER (console, otlp, prometheus, none) and the
+// OTEL_EXPORTER_OTLP_* settings. With neither exporter variable set nothing
+// is configured and the engine uses the no-op providers, so telemetry costs
+// nothing by default.
+func setupTelemetry(ctx context.Context) (*telemetrySetup, error) {
+	ts := &telemetrySetup{}
+	traces, metrics := os.Getenv("OTEL_TRACES_EXPORTER"), os.Getenv("OTEL_METRICS_EXPORTER")
+	if traces == "" && metrics == "" {
+		return ts, nil
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName("embatch")))
+	if err != nil {
+		res = resource.Default()
+	}
+	if fromEnv, err := resource.New(ctx, resource.WithFromEnv()); err == nil {
+		if merged, err := resource.Merge(res, fromEnv); err == nil {
+			res = merged
+		}
+	}
+	if traces != "" && traces != "none" {
+		exp, err := autoexport.NewSpanExporter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+		ts.options = append(ts.options, engine.WithTracerProvider(tp))
+		ts.shutdown = append(ts.shutdown, tp.Shutdown)
+	}
+	if metrics != "" && metrics != "none" {
+		reader, err := autoexport.NewMetricReader(ctx)
+		if err != nil {
+			_ = ts.close(ctx)
+			return nil, err
+		}
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
+		ts.options = append(ts.options, engine.WithMeterProvider(mp))
+		ts.shutdown = append(ts.shutdown, mp.Shutdown)
+	}
+	return ts, nil
+}
+
+// close flushes and stops the providers.
+func (ts *telemetrySetup) close(ctx context.Context) error {
+	var errs []error
+	for _, f := range ts.shutdown {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
+}
