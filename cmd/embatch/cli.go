@@ -46,6 +46,7 @@ type command struct {
 // "sim" and "bench" here.
 var commands = []command{
 	{name: "run", summary: "run job files on local nodes and report what happened", run: cmdRun, usage: runUsage},
+	{name: "bench", summary: "measure embatch next to its baselines (ratios in one run)", run: cmdBench, usage: benchUsage},
 }
 
 // lookupCommand returns the subcommand called name, or nil.
