@@ -67,6 +67,10 @@ func TestImportRules(t *testing.T) {
 			noImports: []string{"sync", "os"}, noCalls: []string{"time.Now(", "time.Sleep(", "go func"}},
 		{pkg: module + "/node", noDeps: []string{module + "/engine", module + "/sim", module + "/pool"}},
 		{pkg: module + "/engine", noDeps: []string{module + "/sim", module + "/bench", "go.opentelemetry.io/otel/sdk"}},
+		// The job schedule machine is pure like the pool core: the engine
+		// drives it.
+		{pkg: module + "/engine/jobschedule", noDeps: []string{module + "/pool", module + "/node", module + "/engine", "github.com/dgraph-io/badger", "go.opentelemetry.io/otel"},
+			noImports: []string{"sync", "os"}, noCalls: []string{"time.Now(", "time.Sleep(", "go func"}},
 		{pkg: module + "/sim", noDeps: []string{module + "/engine", "github.com/dgraph-io/badger"}},
 	}
 	checked := 0

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/embatch/embatch/engine/internal/store"
 	"github.com/embatch/embatch/node"
 	"github.com/embatch/embatch/pool"
 	"github.com/embatch/embatch/task"
@@ -22,22 +23,38 @@ type Account struct {
 	subs hub
 	tel  *telemetry
 
+	// store keeps the account durable; nil in memory mode. failed
+	// records the store error that stopped the account.
+	store  *store.Store
+	failed *failure
+
 	mu       sync.RWMutex
 	pools    map[string]*runner // by folded pool id
 	jobPools map[string]*runner // by folded job id
 	closed   bool
+	// schedules are the job schedules, by folded id (schedules.go).
+	schedules map[string]*scheduleRunner
 }
 
-// New returns an account with no pools. Register at least one backend with
-// WithBackend before creating pools.
+// New returns an account. In memory mode it has no pools; with
+// WithDataDir it has what the directory holds (see WithDataDir), and New
+// fails with ErrDataDirInUse if another process has the directory open.
+// Register at least one backend with WithBackend before creating pools
+// (and every backend the restored pools use).
 func New(opts ...Option) (*Account, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	a := &Account{opts: o, pools: map[string]*runner{}, jobPools: map[string]*runner{}}
+	a := &Account{opts: o, pools: map[string]*runner{}, jobPools: map[string]*runner{}, failed: newFailure()}
 	if a.tel, err = newTelemetry(&a.opts, a); err != nil {
 		return nil, fmt.Errorf("engine: telemetry: %w", err)
+	}
+	if o.dataDir != "" {
+		if err := a.openStore(); err != nil {
+			a.Close()
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -56,19 +73,32 @@ func (a *Account) Close() error {
 		runners = append(runners, r)
 	}
 	a.mu.Unlock()
+	a.closeSchedules() // first, so that they add no jobs meanwhile
 	for _, r := range runners {
 		r.close()
 	}
 	a.subs.closeAll()
 	_ = a.tel.registration.Unregister()
+	if a.store != nil {
+		return a.store.Close()
+	}
 	return nil
+}
+
+// usable returns the error every call gets once the account is closed or
+// stopped by a store failure. a.mu must be held.
+func (a *Account) usable() error {
+	if a.closed {
+		return ErrAccountClosed
+	}
+	return a.failed.get()
 }
 
 func (a *Account) poolRunner(id string) (*runner, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.closed {
-		return nil, ErrAccountClosed
+	if err := a.usable(); err != nil {
+		return nil, err
 	}
 	r := a.pools[task.FoldID(id)]
 	if r == nil {
@@ -80,8 +110,8 @@ func (a *Account) poolRunner(id string) (*runner, error) {
 func (a *Account) jobRunner(id string) (*runner, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.closed {
-		return nil, ErrAccountClosed
+	if err := a.usable(); err != nil {
+		return nil, err
 	}
 	r := a.jobPools[task.FoldID(id)]
 	if r == nil {
@@ -92,7 +122,8 @@ func (a *Account) jobRunner(id string) (*runner, error) {
 
 // ---- pools ----
 
-// CreatePool creates a pool and starts bringing its target nodes up.
+// CreatePool creates a pool and starts bringing its target nodes up. In
+// durable mode it returns once the pool is durable.
 func (a *Account) CreatePool(ctx context.Context, spec pool.Spec) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -111,14 +142,24 @@ func (a *Account) CreatePool(ctx context.Context, spec pool.Spec) error {
 		}
 		return task.Invalid("backend.type", typ, "no backend of this type is registered with the account")
 	}
+	r, err := a.addPool(spec, typ, factory)
+	if err != nil || a.store == nil {
+		return err
+	}
+	// The pool's first round writes it.
+	return r.step(nil)
+}
+
+// addPool makes a pool's core, backend and runner.
+func (a *Account) addPool(spec pool.Spec, typ string, factory BackendFactory) (*runner, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed {
-		return ErrAccountClosed
+	if err := a.usable(); err != nil {
+		return nil, err
 	}
 	key := task.FoldID(spec.ID)
 	if a.pools[key] != nil {
-		return task.Errorf(task.CodePoolExists, "id", spec.ID, "a pool with this id already exists")
+		return nil, task.Errorf(task.CodePoolExists, "id", spec.ID, "a pool with this id already exists")
 	}
 	cfg := pool.Config{Now: a.opts.clock()}
 	if a.opts.policy != nil {
@@ -126,14 +167,15 @@ func (a *Account) CreatePool(ctx context.Context, spec pool.Spec) error {
 	}
 	core, err := pool.NewScheduler(spec, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b, err := factory(spec)
 	if err != nil {
-		return task.WithFieldPrefix("backend", &task.Error{Code: task.CodeInvalidPropertyValue, Value: typ, Message: err.Error()})
+		return nil, task.WithFieldPrefix("backend", &task.Error{Code: task.CodeInvalidPropertyValue, Value: typ, Message: err.Error()})
 	}
-	a.pools[key] = newRunner(a, core, b)
-	return nil
+	r := newRunner(a, core, b)
+	a.pools[key] = r
+	return r, nil
 }
 
 // GetPool returns a pool's record.
@@ -296,13 +338,17 @@ func (a *Account) AddJob(ctx context.Context, spec task.JobSpec) error {
 		return err
 	}
 	a.mu.Lock()
-	if a.closed {
+	if err := a.usable(); err != nil {
 		a.mu.Unlock()
-		return ErrAccountClosed
+		return err
 	}
 	if a.jobPools[task.FoldID(spec.ID)] != nil {
 		a.mu.Unlock()
 		return task.Errorf(task.CodeJobExists, "id", spec.ID, "a job with this id already exists")
+	}
+	if err := a.jobScheduleIDTaken(spec.ID); err != nil {
+		a.mu.Unlock()
+		return err
 	}
 	a.mu.Unlock()
 	if ap := spec.PoolInfo.AutoPoolSpecification; ap != nil {
@@ -329,16 +375,28 @@ func (a *Account) AddJob(ctx context.Context, spec task.JobSpec) error {
 	if err != nil {
 		return task.WithFieldPrefix("poolInfo", err)
 	}
+	// The id is taken before the step, which (in durable mode) waits for
+	// the job to be durable without holding the account lock.
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	key := task.FoldID(spec.ID)
 	if a.jobPools[key] != nil {
+		a.mu.Unlock()
 		return task.Errorf(task.CodeJobExists, "id", spec.ID, "a job with this id already exists")
 	}
-	if err := r.step(pool.AddJob{Spec: spec}); err != nil {
+	if err := a.jobScheduleIDTaken(spec.ID); err != nil {
+		a.mu.Unlock()
 		return err
 	}
 	a.jobPools[key] = r
+	a.mu.Unlock()
+	if err := r.step(pool.AddJob{Spec: spec}); err != nil {
+		a.mu.Lock()
+		if a.jobPools[key] == r {
+			delete(a.jobPools, key)
+		}
+		a.mu.Unlock()
+		return err
+	}
 	return nil
 }
 

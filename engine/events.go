@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/embatch/embatch/engine/jobschedule"
 	"github.com/embatch/embatch/pool"
 	"github.com/embatch/embatch/task"
 )
@@ -21,9 +22,18 @@ const (
 	EventJobChanged
 	EventJobDeleted
 	EventTaskChanged
+	// EventTaskDeleted: a completed task was compacted after its
+	// retention time (see WithTaskRetention).
+	EventTaskDeleted
+	// EventJobScheduleChanged: a job schedule's record changed (its state,
+	// nextRunTime, or recentJob when it created a job); JobScheduleID and
+	// JobScheduleState say which and its state.
+	EventJobScheduleChanged
+	// EventJobScheduleDeleted: a job schedule and its jobs are gone.
+	EventJobScheduleDeleted
 )
 
-var eventKindNames = [...]string{"invalid", "pool", "node", "node-removed", "job", "job-deleted", "task"}
+var eventKindNames = [...]string{"invalid", "pool", "node", "node-removed", "job", "job-deleted", "task", "task-deleted", "jobschedule", "jobschedule-deleted"}
 
 // String names the kind.
 func (k EventKind) String() string {
@@ -45,6 +55,9 @@ type Event struct {
 	TaskState task.TaskState
 	JobState  task.JobState
 	NodeState pool.NodeState
+	// JobScheduleID and JobScheduleState are set for job schedule events.
+	JobScheduleID    string
+	JobScheduleState jobschedule.State
 }
 
 func eventOf(poolID string, now time.Time, c pool.Change) Event {
@@ -63,6 +76,8 @@ func eventOf(poolID string, now time.Time, c pool.Change) Event {
 		e.Kind = EventJobDeleted
 	case pool.ChangeTask:
 		e.Kind = EventTaskChanged
+	case pool.ChangeTaskDeleted:
+		e.Kind = EventTaskDeleted
 	}
 	return e
 }

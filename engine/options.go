@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/embatch/embatch/engine/internal/store"
 	"github.com/embatch/embatch/node"
 	"github.com/embatch/embatch/pool"
 )
@@ -36,6 +37,13 @@ type options struct {
 	name           string
 	tracerProvider trace.TracerProvider
 	meterProvider  metric.MeterProvider
+	// dataDir is the store's directory; "" is in-memory mode.
+	dataDir string
+	// retention is the default retentionTime of completed tasks; zero or
+	// negative keeps them forever.
+	retention time.Duration
+	// storeOpts tune the store (tests inject faults through them).
+	storeOpts store.Options
 }
 
 // WithBackend registers the backend factory for pools whose spec says
@@ -90,7 +98,7 @@ func WithAccountName(name string) Option {
 }
 
 func buildOptions(opts []Option) (options, error) {
-	o := options{clock: time.Now, name: "embatch"}
+	o := options{clock: time.Now, name: "embatch", retention: pool.DefaultRetentionTime}
 	for _, opt := range opts {
 		if opt != nil {
 			opt.apply(&o)

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/embatch/embatch/engine/internal/store"
 	"github.com/embatch/embatch/node"
 	"github.com/embatch/embatch/pool"
 	"github.com/embatch/embatch/task"
@@ -27,6 +29,8 @@ type runner struct {
 
 	inboxMu sync.Mutex
 	inbox   []pool.Event
+	// reqs are user events waiting for the loop (durable mode only).
+	reqs []*stepReq
 
 	kick chan struct{}
 	stop chan struct{}
@@ -40,6 +44,30 @@ type runner struct {
 	actions []pool.Action
 	events  []Event
 	spare   []pool.Event
+
+	// store is the account's store; nil in memory mode.
+	store *store.Store
+	// owned by the loop goroutine, like the fields above
+	spareReqs   []*stepReq
+	removeDirs  []pool.Change
+	batch       store.Batch
+	seen        map[changeKey]struct{}
+	lastCompact time.Time
+	// mayCompact: the pool has (had) completed tasks, so the retention
+	// sweep has work; an idle pool does not wake up for it.
+	mayCompact bool
+	// gone is set once the pool's deletion is durable: the loop does
+	// nothing more.
+	gone bool
+}
+
+// stepReq is a user event for the loop to apply (durable mode): the loop
+// steps it in its next round and answers once the round is durable. A nil
+// event only waits for the round.
+type stepReq struct {
+	ev   pool.Event
+	err  error
+	done chan error
 }
 
 func newRunner(a *Account, core *pool.Scheduler, b node.Backend) *runner {
@@ -59,6 +87,14 @@ func newRunner(a *Account, core *pool.Scheduler, b node.Backend) *runner {
 		tel:          a.tel.forPool(spec.ID),
 		ctx:          ctx,
 		cancel:       cancel,
+		store:        a.store,
+		lastCompact:  a.opts.clock(),
+	}
+	for _, j := range core.Jobs() {
+		if tc, err := core.TaskCounts(j.ID); err == nil && tc.TaskCounts.Completed > 0 {
+			r.mayCompact = true
+			break
+		}
 	}
 	if w, ok := b.(node.NodeWatcher); ok {
 		w.WatchNodes(r.nodeEvent)
@@ -84,13 +120,38 @@ func (r *runner) post(ev pool.Event) {
 	r.poke()
 }
 
-// step applies a user's event synchronously and returns its error.
+// step applies a user's event and returns its error. In memory mode it
+// steps the core at once; in durable mode the loop steps it in its next
+// round, and step returns once that round is durable (a nil event then
+// only waits for the round).
 func (r *runner) step(ev pool.Event) error {
+	if r.store != nil {
+		return r.stepDurable(ev)
+	}
 	r.mu.Lock()
 	err := r.core.Step(r.acct.opts.clock(), ev)
 	r.mu.Unlock()
 	r.poke()
 	return err
+}
+
+func (r *runner) stepDurable(ev pool.Event) error {
+	q := &stepReq{ev: ev, done: make(chan error, 1)}
+	r.inboxMu.Lock()
+	r.reqs = append(r.reqs, q)
+	r.inboxMu.Unlock()
+	r.poke()
+	select {
+	case err := <-q.done:
+		return err
+	case <-r.done:
+		select {
+		case err := <-q.done:
+			return err
+		default:
+			return ErrAccountClosed
+		}
+	}
 }
 
 // read runs f with the core locked.
@@ -116,6 +177,8 @@ func (r *runner) waitFor(ctx context.Context, cond func(c *pool.Scheduler) (bool
 			return ctx.Err()
 		case <-r.done:
 			return ErrAccountClosed
+		case <-r.acct.failed.ch:
+			return r.acct.failed.get()
 		}
 	}
 }
@@ -136,15 +199,33 @@ func (r *runner) loop() {
 	}
 }
 
-// round handles everything pending: inbox events, due timers, the core's
-// Ready. Actions are performed outside the lock.
+// round handles everything pending: inbox events, user events (durable
+// mode), due timers, the retention sweep, the core's Ready. In durable
+// mode the round's changes are durable before the lock is released, and
+// actions are performed, callers answered and events published only then,
+// outside the lock: nobody learns of a change that is not durable.
 func (r *runner) round(timer *time.Timer) {
 	r.inboxMu.Lock()
-	evs := r.inbox
-	r.inbox = r.spare[:0]
+	evs, reqs := r.inbox, r.reqs
+	r.inbox, r.reqs = r.spare[:0], r.spareReqs[:0]
 	r.inboxMu.Unlock()
+	defer func() {
+		clear(evs)
+		r.spare = evs
+		clear(reqs)
+		r.spareReqs = reqs
+	}()
 
 	r.mu.Lock()
+	if err := r.acct.failed.get(); err != nil || r.gone {
+		// A stopped account, or a deleted pool, does nothing more.
+		r.mu.Unlock()
+		if err == nil {
+			err = task.Errorf(task.CodePoolNotFound, "poolId", r.id, "the pool was deleted")
+		}
+		answer(reqs, err)
+		return
+	}
 	now := r.acct.opts.clock()
 	for _, ev := range evs {
 		_ = r.core.Step(now, ev) // backend reports are never rejected
@@ -156,19 +237,44 @@ func (r *runner) round(timer *time.Timer) {
 			r.tel.exited(now, e)
 		}
 	}
-	clear(evs)
-	r.spare = evs
+	for _, q := range reqs {
+		if q.ev != nil {
+			q.err = r.core.Step(now, q.ev)
+		}
+	}
+	if ret := r.acct.opts.retention; ret > 0 && r.mayCompact && now.Sub(r.lastCompact) >= compactEvery {
+		_ = r.core.Step(now, pool.CompactTasks{Default: ret})
+		r.lastCompact = now
+	}
 	if d := r.core.NextDeadline(); !d.IsZero() && !d.After(now) {
 		_ = r.core.Step(now, pool.Tick{})
 	}
 	rd := r.core.Ready()
+	deleted := r.core.Deleted()
+	if r.store != nil {
+		if err := r.persist(rd.Changes, deleted); err != nil {
+			r.acct.failed.set(err)
+			r.core.Advance(rd)
+			r.mu.Unlock()
+			answer(reqs, err)
+			return
+		}
+		r.gone = deleted
+	}
 	r.tel.changes(r, now, rd.Changes)
 	r.actions = append(r.actions[:0], rd.Actions...)
 	subscribed := r.acct.subs.active()
 	r.events = r.events[:0]
-	if subscribed {
-		for _, c := range rd.Changes {
+	r.removeDirs = r.removeDirs[:0]
+	for _, c := range rd.Changes {
+		if subscribed {
 			r.events = append(r.events, eventOf(r.id, now, c))
+		}
+		switch {
+		case c.Kind == pool.ChangeTask && c.TaskState == task.TaskCompleted:
+			r.mayCompact = true
+		case c.Kind == pool.ChangeTaskDeleted && c.NodeID != "":
+			r.removeDirs = append(r.removeDirs, c)
 		}
 	}
 	hadChanges := len(rd.Changes) > 0
@@ -177,23 +283,65 @@ func (r *runner) round(timer *time.Timer) {
 		close(r.changed)
 		r.changed = make(chan struct{})
 	}
-	deleted := r.core.Deleted()
+	// Wake up for the next deadline, and for the next retention sweep
+	// while there may be something to compact.
+	var next time.Duration
+	if r.acct.opts.retention > 0 && r.mayCompact {
+		next = compactEvery
+	}
 	if d := r.core.NextDeadline(); !d.IsZero() {
-		timer.Reset(max(d.Sub(now), time.Millisecond))
+		next = max(d.Sub(now), time.Millisecond)
+		if r.acct.opts.retention > 0 && r.mayCompact {
+			next = min(next, compactEvery)
+		}
+	}
+	if next > 0 {
+		timer.Reset(next)
 	}
 	r.mu.Unlock()
 	r.tel.round(now, r.acct.opts.clock())
 
+	answer(reqs, nil)
 	for i := range r.actions {
 		r.perform(now, &r.actions[i])
 	}
 	clear(r.actions)
+	r.removeTaskDirs()
 	if subscribed {
 		r.acct.subs.publish(r.events)
 	}
 	if deleted {
 		r.acct.poolDeleted(r)
 	}
+}
+
+// answer replies to user events: each gets its own step error, or else
+// err.
+func answer(reqs []*stepReq, err error) {
+	for _, q := range reqs {
+		if q.err == nil {
+			q.err = err
+		}
+		q.done <- q.err
+	}
+}
+
+// removeTaskDirs deletes the directories of compacted tasks, if the
+// backend can.
+func (r *runner) removeTaskDirs() {
+	if len(r.removeDirs) == 0 {
+		return
+	}
+	rm, ok := r.backend.(node.TaskDirRemover)
+	if !ok {
+		return
+	}
+	list := slices.Clone(r.removeDirs)
+	go func() {
+		for _, c := range list {
+			_ = rm.RemoveTaskDir(r.ctx, c.NodeID, c.JobID, c.TaskID)
+		}
+	}()
 }
 
 func (r *runner) perform(now time.Time, a *pool.Action) {

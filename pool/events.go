@@ -257,6 +257,9 @@ const (
 	ChangeJob
 	ChangeJobDeleted
 	ChangeTask
+	// ChangeTaskDeleted: a completed task was compacted (see CompactTasks);
+	// NodeID is where it last ran, if anywhere.
+	ChangeTaskDeleted
 )
 
 // Change says that a record changed and must be persisted (read the record

@@ -152,4 +152,5 @@ type Pool struct {
 	CurrentDedicatedNodes     int             `json:"currentDedicatedNodes"`
 	CurrentLowPriorityNodes   int             `json:"currentLowPriorityNodes"`
 	ResizeErrors              []ResizeError   `json:"resizeErrors,omitempty"`
+	AutoScaleRun              *AutoScaleRun   `json:"autoScaleRun,omitempty"`
 }

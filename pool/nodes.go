@@ -68,6 +68,9 @@ func (s *Scheduler) resizeEvent(e Resize) error {
 	if s.deleting {
 		return &task.Error{Code: task.CodePoolBeingDeleted, Field: "poolId", Value: s.spec.ID, Message: "the pool is being deleted"}
 	}
+	if s.autoScaling() {
+		return task.Errorf(task.CodeOperationInvalidForState, "enableAutoScale", true, "pool %q is sized by its autoscale formula; disable autoscaling before resizing it by hand", s.spec.ID)
+	}
 	if e.TargetDedicatedNodes < 0 {
 		return task.Invalid("targetDedicatedNodes", e.TargetDedicatedNodes, "must be 0 or more")
 	}
@@ -585,16 +588,4 @@ func (s *Scheduler) deletePool() {
 	// or not some node left at once.
 	s.updateAlloc(0)
 	s.change(Change{Kind: ChangePool})
-}
-
-// runningOrder lists task attempts that hold slots, in start order.
-func (s *Scheduler) runningOrder() []*attemptRec {
-	out := make([]*attemptRec, 0, len(s.attempts))
-	for _, a := range s.attempts {
-		if a.task != nil {
-			out = append(out, a)
-		}
-	}
-	slices.SortFunc(out, func(x, y *attemptRec) int { return compareU64(x.a.ID, y.a.ID) })
-	return out
 }

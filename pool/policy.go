@@ -94,6 +94,10 @@ const (
 //
 // A policy is owned by one scheduler and called from its Step; it must be
 // deterministic: no map iteration order, clock or randomness of its own.
+//
+// NewPolicy returns the built-in policies by name: AzurePolicy ("azure",
+// "fcfs"), EasyPolicy, ConservativePolicy, SJFPolicy and FairPolicy.
+// Policies that make reservations also implement Reserver.
 type Policy interface {
 	// Name is the policy's short name, such as "azure" or "easy".
 	Name() string
@@ -110,9 +114,12 @@ type Policy interface {
 
 // RunningInfo describes a running task attempt for backfilling policies.
 type RunningInfo struct {
+	// Slots is the slots held on each node; Instances the number of nodes.
 	Slots     int
 	Instances int
-	// End is Start plus the estimate; zero when there is no estimate.
+	// End is the attempt's start plus its task's estimate; zero when there
+	// is no estimate, or when the attempt still waits for job preparation
+	// tasks (its clock has not started).
 	End time.Time
 }
 
@@ -137,20 +144,20 @@ func (cl *Cluster) Fits(slots, instances int) bool {
 	return cl.s.nodes.nodesWithFree(slots) >= instances
 }
 
-// Running calls f for every running task attempt, in start order.
+// Running calls f for every task attempt holding slots, in order of
+// estimated end (earliest first; attempts with no End last, in start order),
+// until f returns false. f must not call Place.
 func (cl *Cluster) Running(f func(RunningInfo) bool) {
-	for _, a := range cl.s.runningOrder() {
-		if a.task == nil {
-			continue
-		}
+	s := cl.s
+	s.buildRunIndex()
+	s.running.each(func(it *runItem) bool {
+		a := it.a
 		ri := RunningInfo{Slots: a.a.Slots, Instances: len(a.nodes)}
-		if est := a.task.Estimate(); est > 0 {
-			ri.End = a.a.Start.Add(est)
+		if it.end != unknownEnd {
+			ri.End = s.created.Add(time.Duration(it.end))
 		}
-		if !f(ri) {
-			return
-		}
-	}
+		return f(ri)
+	})
 }
 
 // Place tries to start c now. It returns ReasonNone when c was placed, or

@@ -25,18 +25,31 @@ var randomWalkSeeds = 40
 // seed and the script that led to it.
 func TestSchedulerRandomWalk(t *testing.T) {
 	for seed := range uint64(randomWalkSeeds) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			w := &walker{tb: t, rng: rand.New(rand.NewPCG(seed, 7)), sc: newScenario()}
-			w.do("pool", walkPools[seed%uint64(len(walkPools))])
-			w.newJob(true)
-			w.newJob(false)
-			for step := range 300 {
-				w.randomStep()
-				if err := checkInvariants(w.sc); err != nil {
-					t.Fatalf("seed %d step %d: %v\nscript:\n%s", seed, step, err, strings.Join(w.script, "\n"))
-				}
-			}
-		})
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { randomWalk(t, seed, "pool") })
+	}
+}
+
+// TestPolicyRandomWalk takes every scheduling policy on the same random
+// walks (fewer seeds each).
+func TestPolicyRandomWalk(t *testing.T) {
+	for _, policy := range PolicyNames() {
+		for seed := range uint64(max(randomWalkSeeds/4, 1)) {
+			t.Run(fmt.Sprintf("%s/%d", policy, seed), func(t *testing.T) { randomWalk(t, seed, "pool policy="+policy) })
+		}
+	}
+}
+
+// randomWalk runs one seeded random walk; poolLine creates the pool.
+func randomWalk(t *testing.T, seed uint64, poolLine string) {
+	w := &walker{tb: t, rng: rand.New(rand.NewPCG(seed, 7)), sc: newScenario()}
+	w.do(poolLine, walkPools[seed%uint64(len(walkPools))])
+	w.newJob(true)
+	w.newJob(false)
+	for step := range 300 {
+		w.randomStep()
+		if err := checkInvariants(w.sc); err != nil {
+			t.Fatalf("seed %d step %d: %v\nscript:\n%s", seed, step, err, strings.Join(w.script, "\n"))
+		}
 	}
 }
 
@@ -241,6 +254,9 @@ func checkInvariants(sc *scenario) error {
 			return fmt.Errorf("attempt #%d of %s/%s is not its task's attempt", id, a.a.JobID, a.a.TaskID)
 		}
 	}
+	if err := checkRunIndex(s); err != nil {
+		return err
+	}
 	freeTotal, count := 0, 0
 	for _, n := range s.nodeList {
 		if n.free != s.slotsPerNode-slotsUsed[n] {
@@ -339,4 +355,37 @@ func checkInvariants(sc *scenario) error {
 		}
 	}
 	return nil
+}
+
+// checkRunIndex checks the running index (once built) against the
+// attempts: every task attempt is in it, under its current estimated end,
+// and nothing else is.
+func checkRunIndex(s *Scheduler) error {
+	if !s.runIndexed {
+		return nil
+	}
+	tasks := 0
+	for id, a := range s.attempts {
+		if a.task == nil {
+			continue
+		}
+		tasks++
+		if !a.runIndexed || a.runEnd != s.runEnd(a) {
+			return fmt.Errorf("attempt #%d: indexed=%v end=%d, want end %d", id, a.runIndexed, a.runEnd, s.runEnd(a))
+		}
+	}
+	var err error
+	n := 0
+	s.running.each(func(it *runItem) bool {
+		n++
+		if s.attempts[it.id] != it.a || it.end != it.a.runEnd {
+			err = fmt.Errorf("running index holds attempt #%d (end %d), which is not running under that end", it.id, it.end)
+			return false
+		}
+		return true
+	})
+	if err == nil && n != tasks {
+		err = fmt.Errorf("running index holds %d attempts, %d task attempts run", n, tasks)
+	}
+	return err
 }

@@ -29,8 +29,10 @@ package pool
 // Setup:
 //
 //	pool [id=p] [slots=N] [fill=spread|pack] [dedicated=N] [lowpriority=N] [resizeTimeout=5m]
+//	     [policy=NAME]
 //	    optional input: a JSON pool.Spec; the arguments override it. Creates
-//	    the scheduler at the current time (only once per scenario).
+//	    the scheduler at the current time (only once per scenario), with
+//	    NewPolicy(NAME) when policy is given (Azure's otherwise).
 //	job
 //	    input: a JSON task.JobSpec (poolInfo.poolId defaults to the pool).
 //	tasks job=J
@@ -75,6 +77,7 @@ package pool
 //	why job=J [task=T]  Scheduler.Why for one or every task ("-": running or completed)
 //	attempts      the driver's started, not yet reported attempts, with deadlines and pending kills
 //	deadline      NextDeadline
+//	reservations  the policy's reservations (a Reserver: easy, conservative), "<job>/<task> at <time>"
 //
 // The driver (type scenario) uses only the exported API of the Scheduler and
 // does not depend on testing.T, so that the simulator's conformance test can
@@ -127,6 +130,9 @@ type scenario struct {
 	// trace, when set, receives everything: command, output and every
 	// Change, so that determinism can be checked beyond the golden output.
 	trace *strings.Builder
+	// onReady, when set, sees every Ready before Advance (restore tests
+	// persist its Changes through it).
+	onReady func(Ready)
 }
 
 func newScenario() *scenario {
@@ -577,6 +583,22 @@ func (sc *scenario) exec(out *strings.Builder, cmd string, a *scenarioArgs, inpu
 		fmt.Fprintf(out, "%s\n", fmtTime(sc.s.NextDeadline()))
 		return nil
 
+	case "reservations":
+		r, ok := sc.s.policy.(Reserver)
+		if !ok {
+			return fmt.Errorf("policy %q makes no reservations", sc.s.PolicyName())
+		}
+		n := 0
+		r.Reservations(func(res Reservation) bool {
+			fmt.Fprintf(out, "%s/%s at %s\n", res.JobID, res.TaskID, fmtTime(res.At))
+			n++
+			return true
+		})
+		if n == 0 {
+			out.WriteString("none\n")
+		}
+		return nil
+
 	case "pool-state":
 		sc.printPool(out)
 		return nil
@@ -711,7 +733,18 @@ func (sc *scenario) cmdPool(out *strings.Builder, a *scenarioArgs, input string,
 		td := task.Duration(d)
 		spec.ResizeTimeout = &td
 	}
-	s, err := NewScheduler(spec, Config{Now: sc.now})
+	cfg := Config{Now: sc.now}
+	if name, ok, err := a.str("policy"); err != nil {
+		return err
+	} else if ok {
+		p, err := NewPolicy(name)
+		if err != nil {
+			fmt.Fprintf(out, "error: %v\n", err)
+			return nil
+		}
+		cfg.Policy = p
+	}
+	s, err := NewScheduler(spec, cfg)
 	if err != nil {
 		fmt.Fprintf(out, "error: %v\n", err)
 		return nil
@@ -733,6 +766,9 @@ func (sc *scenario) step(out *strings.Builder, ev Event, showChanges bool) {
 // and calls Advance.
 func (sc *scenario) flush(out *strings.Builder, showChanges bool) {
 	rd := sc.s.Ready()
+	if sc.onReady != nil {
+		sc.onReady(rd)
+	}
 	for _, c := range rd.Changes {
 		line := fmtChange(c)
 		if showChanges {

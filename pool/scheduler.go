@@ -15,6 +15,8 @@ type Config struct {
 	Policy Policy
 	// Now is the pool's creation time.
 	Now time.Time
+	// Seed seeds the pool's random stream (rand() in autoscale formulas).
+	Seed uint64
 }
 
 // DefaultResizeTimeout is Azure's default resizeTimeout.
@@ -101,6 +103,9 @@ type nodeRec struct {
 	leaveOpt   DeallocationOption
 	startTask  *attemptRec
 	startTries int
+	// releaseGen and releaseLeft are scratch for Scheduler.releases.
+	releaseGen  uint64
+	releaseLeft int
 }
 
 // attemptRec is an attempt in flight.
@@ -112,6 +117,10 @@ type attemptRec struct {
 	prepWait int    // preparation tasks still to finish before the command
 	started  bool   // the command itself was started (ActStartAttempt sent)
 	kill     string // non-empty once a kill was decided
+	// runEnd is the key under which a task attempt is in the running
+	// index, when runIndexed.
+	runEnd     int64
+	runIndexed bool
 }
 
 // Scheduler is the deterministic scheduling core of one pool and the jobs
@@ -120,6 +129,8 @@ type attemptRec struct {
 type Scheduler struct {
 	spec         Spec
 	policy       Policy
+	seed         uint64
+	as           *autoScaler // nil until autoscaling is first enabled
 	now          time.Time
 	created      time.Time
 	slotsPerNode int
@@ -144,6 +155,12 @@ type Scheduler struct {
 	attempts  map[uint64]*attemptRec
 	attemptID uint64
 
+	// running orders task attempts by estimated end for backfilling
+	// policies; kept only once runIndexed (see running.go).
+	running    tree[runItem]
+	runIndexed bool
+	releaseGen uint64
+
 	timers   timerHeap
 	timerSeq uint64
 
@@ -165,6 +182,7 @@ func NewScheduler(spec Spec, cfg Config) (*Scheduler, error) {
 	s := &Scheduler{
 		spec:         spec,
 		policy:       p,
+		seed:         cfg.Seed,
 		now:          cfg.Now,
 		created:      cfg.Now,
 		slotsPerNode: spec.Slots(),
@@ -178,6 +196,18 @@ func NewScheduler(spec Spec, cfg Config) (*Scheduler, error) {
 		attempts:     make(map[uint64]*attemptRec),
 	}
 	s.change(Change{Kind: ChangePool})
+	if spec.EnableAutoScale {
+		f, err := parseFormula("autoScaleFormula", spec.AutoScaleFormula)
+		if err != nil {
+			return nil, err
+		}
+		var interval time.Duration
+		if spec.AutoScaleEvaluationInterval != nil {
+			interval = spec.AutoScaleEvaluationInterval.D()
+		}
+		s.startAutoScale(f, interval)
+		return s, nil
+	}
 	s.resize(spec.TargetDedicatedNodes, spec.TargetLowPriorityNodes, 0, DeallocRequeue)
 	return s, nil
 }
@@ -228,6 +258,18 @@ func (s *Scheduler) Step(now time.Time, ev Event) error {
 		err = s.deleteJob(e)
 	case DeletePool:
 		s.deletePool()
+	case CompactTasks:
+		s.compactTasks(e)
+	case EnableAutoScale:
+		err = s.enableAutoScale(e)
+	case DisableAutoScale:
+		s.disableAutoScale()
+	case EvaluateAutoScaleNow:
+		if !s.autoScaling() {
+			err = task.Errorf(task.CodeOperationInvalidForState, "enableAutoScale", false, "autoscaling is not enabled on pool %q", s.spec.ID)
+		} else {
+			s.evaluateAutoScale()
+		}
 	case Tick:
 	case nil:
 		err = task.Invalid("event", "nil", "no event")
@@ -710,6 +752,7 @@ func (s *Scheduler) startTask(c *Candidate, nodes []*nodeRec) {
 		}
 	}
 	if a.prepWait > 0 {
+		s.indexRunning(a)
 		s.setTaskState(c, task.TaskPreparing)
 		return
 	}
@@ -721,6 +764,7 @@ func (s *Scheduler) launch(a *attemptRec) {
 	c := a.task
 	a.started = true
 	a.a.Start = s.now
+	s.indexRunning(a)
 	if lim := c.spec.WallClockLimit(); lim > 0 {
 		a.a.Deadline = s.now.Add(lim.D())
 		s.addTimer(a.a.Deadline, timerAttempt, a.a.ID)
@@ -908,6 +952,7 @@ func (s *Scheduler) endAttempt(a *attemptRec) {
 		return
 	}
 	delete(s.attempts, a.a.ID)
+	s.unindexRunning(a)
 	for _, n := range a.nodes {
 		s.releaseSlots(n, a)
 		if n.leaving && len(n.attempts) == 0 {

@@ -74,10 +74,16 @@ type Spec struct {
 	TaskSlotsPerNode       *int                  `json:"taskSlotsPerNode,omitempty"`
 	TaskSchedulingPolicy   *TaskSchedulingPolicy `json:"taskSchedulingPolicy,omitempty"`
 	// ResizeTimeout bounds how long a resize may take; default 15 minutes.
-	ResizeTimeout *task.Duration      `json:"resizeTimeout,omitempty"`
-	StartTask     *StartTask          `json:"startTask,omitempty"`
-	Metadata      []task.MetadataItem `json:"metadata,omitempty"`
-	Backend       *BackendSpec        `json:"backend,omitempty"`
+	ResizeTimeout *task.Duration `json:"resizeTimeout,omitempty"`
+	// EnableAutoScale sizes the pool with AutoScaleFormula, evaluated every
+	// AutoScaleEvaluationInterval (default 15 minutes; embatch allows any
+	// positive interval). The target node counts must then be unset.
+	EnableAutoScale             bool                `json:"enableAutoScale,omitempty"`
+	AutoScaleFormula            string              `json:"autoScaleFormula,omitempty"`
+	AutoScaleEvaluationInterval *task.Duration      `json:"autoScaleEvaluationInterval,omitempty"`
+	StartTask                   *StartTask          `json:"startTask,omitempty"`
+	Metadata                    []task.MetadataItem `json:"metadata,omitempty"`
+	Backend                     *BackendSpec        `json:"backend,omitempty"`
 }
 
 // MaxTaskSlotsPerNode is Azure's upper bound on taskSlotsPerNode.
@@ -126,6 +132,24 @@ func (s *Spec) Validate() error {
 		case FillSpread, FillPack:
 		default:
 			return task.Invalid("taskSchedulingPolicy.nodeFillType", p.NodeFillType, "want spread or pack")
+		}
+	}
+	if s.EnableAutoScale {
+		if s.TargetDedicatedNodes != 0 || s.TargetLowPriorityNodes != 0 {
+			return task.Invalid("targetDedicatedNodes", s.TargetDedicatedNodes, "target node counts must not be set when enableAutoScale is true; the formula sets them")
+		}
+		if s.AutoScaleFormula == "" {
+			return task.Missing("autoScaleFormula")
+		}
+		if _, err := parseFormula("autoScaleFormula", s.AutoScaleFormula); err != nil {
+			return err
+		}
+	} else if s.AutoScaleFormula != "" {
+		return task.Invalid("autoScaleFormula", "set", "a formula needs enableAutoScale: true")
+	}
+	if d := s.AutoScaleEvaluationInterval; d != nil {
+		if err := validateInterval("autoScaleEvaluationInterval", d.D()); err != nil {
+			return err
 		}
 	}
 	if d := s.ResizeTimeout; d != nil && *d <= 0 {

@@ -11,9 +11,11 @@ import (
 type timerKind uint8
 
 const (
-	timerAttempt timerKind = iota + 1 // an attempt's maxWallClockTime
-	timerJob                          // a job's maxWallClockTime
-	timerResize                       // the resize timeout
+	timerAttempt   timerKind = iota + 1 // an attempt's maxWallClockTime
+	timerJob                            // a job's maxWallClockTime
+	timerResize                         // the resize timeout
+	timerSample                         // the next autoscale metrics sample
+	timerAutoScale                      // the next autoscale evaluation
 )
 
 // timer is one deadline. Stale timers (their subject changed) are skipped
@@ -62,6 +64,10 @@ func (s *Scheduler) fireTimers() {
 			s.terminateJob(s.jobBySeq[t.id], task.TerminateReasonMaxWallClockTime)
 		case timerResize:
 			s.resizeTimedOut()
+		case timerSample:
+			s.sampleMetrics()
+		case timerAutoScale:
+			s.evaluateAutoScale()
 		}
 	}
 }
@@ -80,6 +86,8 @@ func (s *Scheduler) timerLive(t timer) bool {
 		return j != nil && j.live()
 	case timerResize:
 		return t.id == s.resizeGen && s.alloc == AllocationResizing && !s.deleting
+	case timerSample, timerAutoScale:
+		return s.autoScaling() && t.id == s.as.gen && !s.deleting
 	}
 	return false
 }

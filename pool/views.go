@@ -15,6 +15,7 @@ func (s *Scheduler) Pool() Pool {
 		AllocationState:           s.alloc,
 		AllocationStateTransition: s.allocChanged,
 		ResizeErrors:              slices.Clone(s.resizeErrors),
+		AutoScaleRun:              s.LastAutoScaleRun(),
 	}
 	if s.deleting {
 		p.State = "deleting"

@@ -71,6 +71,14 @@ const (
 	CodeTaskDependencyNotFound     = "TaskDependencyNotFound"
 	CodeTaskDependencyCycle        = "TaskDependencyCycle"
 	CodeOperationInvalidForState   = "OperationInvalidForCurrentState"
+
+	CodeJobScheduleExists           = "JobScheduleExists"
+	CodeJobScheduleNotFound         = "JobScheduleNotFound"
+	CodeJobScheduleCompleted        = "JobScheduleCompleted"
+	CodeJobScheduleBeingTerminated  = "JobScheduleBeingTerminated"
+	CodeJobScheduleBeingDeleted     = "JobScheduleBeingDeleted"
+	CodeJobScheduleWithSameIDExists = "JobScheduleWithSameIdExists"
+	CodeJobWithSameIDExists         = "JobWithSameIdExists"
 )
 
 // Sentinels for errors.Is. They compare by Code only.
@@ -98,6 +106,14 @@ var (
 	ErrTaskDependencyNotFound     = &Error{Code: CodeTaskDependencyNotFound}
 	ErrTaskDependencyCycle        = &Error{Code: CodeTaskDependencyCycle}
 	ErrOperationInvalidForState   = &Error{Code: CodeOperationInvalidForState}
+
+	ErrJobScheduleExists           = &Error{Code: CodeJobScheduleExists}
+	ErrJobScheduleNotFound         = &Error{Code: CodeJobScheduleNotFound}
+	ErrJobScheduleCompleted        = &Error{Code: CodeJobScheduleCompleted}
+	ErrJobScheduleBeingTerminated  = &Error{Code: CodeJobScheduleBeingTerminated}
+	ErrJobScheduleBeingDeleted     = &Error{Code: CodeJobScheduleBeingDeleted}
+	ErrJobScheduleWithSameIDExists = &Error{Code: CodeJobScheduleWithSameIDExists}
+	ErrJobWithSameIDExists         = &Error{Code: CodeJobWithSameIDExists}
 )
 
 // Invalid returns an InvalidPropertyValue error for field with value.

@@ -8,6 +8,7 @@ import (
 	"github.com/embatch/embatch/engine"
 	"github.com/embatch/embatch/node"
 	"github.com/embatch/embatch/node/local"
+	"github.com/embatch/embatch/node/ssh"
 	"github.com/embatch/embatch/pool"
 )
 
@@ -19,6 +20,13 @@ type backendFactory func(dataDir string, spec pool.Spec) (node.Backend, error)
 // by type. Add an entry here to offer another backend to job files.
 var backends = map[string]backendFactory{
 	"local": newLocalBackend,
+	// ssh runs the pool's nodes on the hosts its spec lists, one node per
+	// host (see package node/ssh).
+	"ssh": func(_ string, spec pool.Spec) (node.Backend, error) {
+		b := spec.Backend
+		return ssh.New(ssh.Config{Hosts: b.Hosts, IdentityFile: b.IdentityFile, KnownHostsFile: b.KnownHostsFile,
+			InsecureIgnoreHostKey: b.InsecureIgnoreHostKey, Root: b.Root})
+	},
 }
 
 // defaultBackend is the backend type of pools that name none.

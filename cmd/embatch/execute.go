@@ -76,7 +76,12 @@ func (x *execution) run(ctx context.Context) {
 // start does the work of run until every job has ended or ctx is done.
 func (x *execution) start(ctx context.Context) {
 	for _, pp := range x.plan.Pools {
-		if err := x.acct.CreatePool(ctx, pp.Spec); err != nil {
+		err := x.acct.CreatePool(ctx, pp.Spec)
+		if errors.Is(err, engine.ErrPoolExists) {
+			// Left by an earlier run in the data directory (resume.go).
+			err = nil
+		}
+		if err != nil {
 			if ctx.Err() == nil {
 				x.fail("creating pool %s: %v", pp.Spec.ID, err)
 			}
@@ -154,11 +159,8 @@ func (x *execution) waitPool(ctx context.Context, id string) error {
 // addJob adds a job and its tasks (one collection); a job on an unusable
 // pool is terminated at once.
 func (x *execution) addJob(ctx context.Context, j *plannedJob) error {
-	if err := x.acct.AddJob(ctx, j.Spec); err != nil {
-		return err
-	}
-	x.added = append(x.added, j.Spec.ID)
-	if err := x.acct.AddTasks(ctx, j.Spec.ID, j.Tasks); err != nil {
+	resumed, err := x.addOrResumeJob(ctx, j)
+	if err != nil || resumed {
 		return err
 	}
 	if x.unusable[task.FoldID(j.Spec.PoolInfo.PoolID)] {

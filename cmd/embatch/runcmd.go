@@ -27,6 +27,9 @@ type runOptions struct {
 	dataDir string
 	json    bool
 	quiet   bool
+	// replace: a job already in the data directory from a different job
+	// file is deleted and started over (resume.go).
+	replace bool
 	files   []string
 }
 
@@ -47,6 +50,12 @@ Flags:
                and relative output file destinations (default ./embatch-data)
   --json       print the final report as JSON on stdout
   --quiet      show no progress on stderr
+  --replace    start over a job that the data directory holds from a
+               different job file (without it, that is an error)
+
+The account is kept in DIR/account: running the same command again after
+a crash (or kill) continues where it stopped, without adding or running
+again the tasks that completed.
 
 Exit status: 0 if every task succeeded; 1 if a task failed or never ran;
 2 for bad input or usage (then nothing was started); 130 if interrupted
@@ -64,6 +73,7 @@ func parseRunFlags(env *cmdEnv, args []string) (runOptions, int) {
 	data := fs.String("data", "./"+defaultDataDir, "")
 	fs.BoolVar(&o.json, "json", false, "")
 	fs.BoolVar(&o.quiet, "quiet", false, "")
+	fs.BoolVar(&o.replace, "replace", false, "")
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
@@ -130,12 +140,16 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) int {
 			fmt.Fprintf(env.Stderr, "embatch: telemetry: %v\n", err)
 		}
 	}()
-	acct, err := engine.New(append(backendOptions(opts.dataDir), tel.options...)...)
+	acct, err := engine.New(append(append(backendOptions(opts.dataDir), tel.options...), engine.WithDataDir(accountDir(opts.dataDir)))...)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "embatch: %v\n", err)
 		return exitFailed
 	}
 	defer acct.Close()
+	if err := checkResume(ctx, acct, p, opts.replace); err != nil {
+		fmt.Fprintf(env.Stderr, "embatch: %v\n", err)
+		return exitUsage
+	}
 
 	// Progress, the settling jobs and errors all write to stderr.
 	xenv := *env

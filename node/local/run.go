@@ -106,27 +106,10 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, res node.Resu
 	return res
 }
 
-// exitFailure is the FailureInfo of a command that ran: nil for a plain
-// exit (the engine judges exit codes), TaskEnded when it was terminated,
-// ProcessSignaled when a signal it did not get from us killed it.
+// exitFailure is the FailureInfo of a command that ran; see
+// node.ExitFailure.
 func exitFailure(e exit) *task.FailureInfo {
-	switch {
-	case e.terminated:
-		fi := failure(task.UserError, task.FailureTaskTerminated, "the task was terminated")
-		if e.cause != nil && !errors.Is(e.cause, context.Canceled) {
-			fi.Message += ": " + e.cause.Error()
-		}
-		if e.signal != 0 {
-			fi.Message += fmt.Sprintf(" (process killed by %s)", signalName(e.signal))
-			fi.Details = []task.NameValue{{Name: "Signal", Value: signalName(e.signal)}}
-		}
-		return fi
-	case e.signal != 0:
-		fi := failure(task.UserError, task.FailureSignaled, "the process was killed by %s", signalName(e.signal))
-		fi.Details = []task.NameValue{{Name: "Signal", Value: signalName(e.signal)}}
-		return fi
-	}
-	return nil
+	return node.ExitFailure(e.terminated, e.cause, e.signal)
 }
 
 // attemptNodes returns the nodes of a's instances, primary first, after

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/embatch/embatch/engine/internal/store"
+	"github.com/embatch/embatch/node"
+	"github.com/embatch/embatch/node/inprocess"
+	"github.com/embatch/embatch/pool"
+	"github.com/embatch/embatch/task"
+)
+
+// TestStoreFailureStopsAccount: when a sync fails, the call waiting for it
+// gets an error matching ErrStoreFailed, so do later calls and waiters,
+// nothing more runs, and a reopen finds what was durable before.
+func TestStoreFailureStopsAccount(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	var failing atomic.Bool
+	var ran atomic.Int32
+	open := func(opts ...Option) *Account {
+		acct, err := New(append([]Option{WithDataDir(dir), WithBackend("inprocess", func(pool.Spec) (node.Backend, error) {
+			b := inprocess.New()
+			return b, b.Register("ok", func(context.Context, *inprocess.Task) error { ran.Add(1); return nil })
+		})}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { acct.Close() })
+		return acct
+	}
+	acct := open(withStoreOptions(store.Options{BeforeSync: func() error {
+		if failing.Load() {
+			return unix.EIO
+		}
+		return nil
+	}}))
+	if err := acct.CreatePool(ctx, pool.Spec{ID: "p", TargetDedicatedNodes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.AddJob(ctx, task.JobSpec{ID: "j", PoolInfo: task.PoolInformation{PoolID: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.AddTask(ctx, "j", task.TaskSpec{ID: "first", CommandLine: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acct.WaitTask(ctx, "j", "first"); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	err := acct.AddTask(ctx, "j", task.TaskSpec{ID: "second", CommandLine: "ok"})
+	if !errors.Is(err, ErrStoreFailed) || !errors.Is(err, unix.EIO) {
+		t.Fatalf("AddTask with a failing sync: %v, want ErrStoreFailed (EIO)", err)
+	}
+	t.Log(err)
+	if _, err := acct.GetJob(ctx, "j"); !errors.Is(err, ErrStoreFailed) {
+		t.Errorf("GetJob after the failure: %v", err)
+	}
+	if _, err := acct.WaitJob(ctx, "j"); !errors.Is(err, ErrStoreFailed) {
+		t.Errorf("WaitJob after the failure: %v", err)
+	}
+	if err := acct.CreatePool(ctx, pool.Spec{ID: "q"}); !errors.Is(err, ErrStoreFailed) {
+		t.Errorf("CreatePool after the failure: %v", err)
+	}
+	if n := ran.Load(); n != 1 {
+		t.Errorf("%d tasks ran, want 1 (the second was never acknowledged)", n)
+	}
+	acct.Close()
+
+	acct = open()
+	tk, err := acct.GetTask(ctx, "j", "first")
+	if err != nil || tk.State != task.TaskCompleted {
+		t.Fatalf("first task after reopen: %v %v", tk.State, err)
+	}
+}

@@ -1,0 +1,58 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/embatch/embatch/task"
+)
+
+// ExitFailure is the FailureInfo of a command that ran and ended: nil for a
+// plain exit (the engine judges exit codes), TaskEnded when the backend
+// killed it because its attempt was cancelled (terminated is set; cause is
+// the context's cause, named in the message unless it is a plain
+// cancellation), ProcessSignaled when signal (non-zero) killed it
+// otherwise.
+func ExitFailure(terminated bool, cause error, signal syscall.Signal) *task.FailureInfo {
+	switch {
+	case terminated:
+		fi := &task.FailureInfo{Category: task.UserError, Code: task.FailureTaskTerminated, Message: "the task was terminated"}
+		if cause != nil && !errors.Is(cause, context.Canceled) {
+			fi.Message += ": " + cause.Error()
+		}
+		if signal != 0 {
+			fi.Message += fmt.Sprintf(" (process killed by %s)", SignalName(signal))
+			fi.Details = []task.NameValue{{Name: "Signal", Value: SignalName(signal)}}
+		}
+		return fi
+	case signal != 0:
+		return &task.FailureInfo{Category: task.UserError, Code: task.FailureSignaled,
+			Message: fmt.Sprintf("the process was killed by %s", SignalName(signal)),
+			Details: []task.NameValue{{Name: "Signal", Value: SignalName(signal)}}}
+	}
+	return nil
+}
+
+// signalNames are the Linux names of the standard signals.
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
+	syscall.SIGILL: "SIGILL", syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT",
+	syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL",
+	syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
+	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
+	syscall.SIGCHLD: "SIGCHLD", syscall.SIGCONT: "SIGCONT",
+	syscall.SIGSTOP: "SIGSTOP", syscall.SIGTSTP: "SIGTSTP", syscall.SIGTTIN: "SIGTTIN",
+	syscall.SIGTTOU: "SIGTTOU", syscall.SIGURG: "SIGURG", syscall.SIGXCPU: "SIGXCPU",
+	syscall.SIGXFSZ: "SIGXFSZ", syscall.SIGVTALRM: "SIGVTALRM", syscall.SIGPROF: "SIGPROF",
+	syscall.SIGWINCH: "SIGWINCH", syscall.SIGIO: "SIGIO", syscall.SIGSYS: "SIGSYS",
+}
+
+// SignalName is sig's Linux name, such as "SIGKILL", or "signal 40".
+func SignalName(sig syscall.Signal) string {
+	if n, ok := signalNames[sig]; ok {
+		return n
+	}
+	return fmt.Sprintf("signal %d", int(sig))
+}

@@ -1,0 +1,143 @@
+package ssh
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/embatch/embatch/node"
+	"github.com/embatch/embatch/node/local"
+	"github.com/embatch/embatch/node/ssh/internal/sshtest"
+	"github.com/embatch/embatch/task"
+)
+
+var benchConcurrency = flag.Int("ssh.concurrency", 4, "tasks in flight at once in BenchmarkTrue")
+
+// BenchmarkTrue measures the per-task overhead of SSH nodes: tasks/s of
+// `true` on one node, all variants with the same number of tasks in
+// flight (-ssh.concurrency):
+//
+//   - backend=ssh: this backend over one connection to a loopback sshd the
+//     benchmark starts (a session per task, with the task's directories,
+//     stdout/stderr files, process group and pgid file);
+//   - backend=openssh-client: the OpenSSH client spawned once per task
+//     (`ssh -F /dev/null -i key ... host true`), a new connection each time,
+//     against the same sshd;
+//   - backend=local: node/local, a local process per task.
+//
+// The parent benchmark logs the throughput ratios.
+func BenchmarkTrue(b *testing.B) {
+	keys := sshtest.NewKeys(b)
+	srv := sshtest.Start(b, keys, sshtest.Options{})
+	c := *benchConcurrency
+	rates := map[string]float64{}
+
+	b.Run("backend=ssh", func(b *testing.B) {
+		be, err := New(Config{Hosts: []string{srv.Host}, IdentityFile: keys.Identity, KnownHostsFile: keys.KnownHosts, Root: b.TempDir()},
+			WithMaxSessions(c+2), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer be.Close()
+		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "bench", NodeID: "tvm-1", Slots: c}); err != nil {
+			b.Fatal(err)
+		}
+		var id atomic.Uint64
+		rates["ssh"] = runTasks(b, c, func(i int) error {
+			return runAttempt(be, &node.Attempt{ID: id.Add(1), Kind: node.KindTask, PoolID: "bench", JobID: "job",
+				TaskID: "t" + strconv.Itoa(i), NodeID: "tvm-1", CommandLine: "true"})
+		})
+	})
+
+	b.Run("backend=openssh-client", func(b *testing.B) {
+		client, err := exec.LookPath("ssh")
+		if err != nil {
+			b.Skip("no OpenSSH client (apt-get install openssh-client)")
+		}
+		host, port, err := net.SplitHostPort(srv.Addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rates["openssh"] = runTasks(b, c, func(int) error {
+			cmd := exec.Command(client, "-F", "/dev/null", "-i", keys.Identity, "-o", "IdentitiesOnly=yes",
+				"-o", "UserKnownHostsFile="+keys.KnownHosts, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+				"-o", "LogLevel=ERROR", "-p", port, "-l", srv.User, host, "true")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+	})
+
+	b.Run("backend=local", func(b *testing.B) {
+		be, err := local.New(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer be.Close()
+		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "bench", NodeID: "tvm-1", Slots: c}); err != nil {
+			b.Fatal(err)
+		}
+		var id atomic.Uint64
+		rates["local"] = runTasks(b, c, func(i int) error {
+			return runAttempt(be, &node.Attempt{ID: id.Add(1), Kind: node.KindTask, PoolID: "bench", JobID: "job",
+				TaskID: "t" + strconv.Itoa(i), NodeID: "tvm-1", CommandLine: "true"})
+		})
+	})
+
+	if rates["ssh"] > 0 && rates["openssh"] > 0 && rates["local"] > 0 {
+		b.Logf("concurrency %d: ssh backend %.1f tasks/s, OpenSSH client per task %.1f tasks/s, local backend %.1f tasks/s; ssh/openssh-client = %.2fx, ssh/local = %.2fx",
+			c, rates["ssh"], rates["openssh"], rates["local"], rates["ssh"]/rates["openssh"], rates["ssh"]/rates["local"])
+	}
+}
+
+// runAttempt runs a to completion and fails unless it exited 0.
+func runAttempt(be node.Backend, a *node.Attempt) error {
+	ch := make(chan node.Result, 1)
+	be.Start(context.Background(), a, func(r node.Result) { ch <- r })
+	r := <-ch
+	if r.Kind != task.OutcomeExited || r.ExitCode != 0 {
+		return fmt.Errorf("task %s: %v exit %d %+v", a.TaskID, r.Kind, r.ExitCode, r.FailureInfo)
+	}
+	return nil
+}
+
+// runTasks runs b.N tasks, c at a time, reports tasks/s and returns it.
+func runTasks(b *testing.B, c int, run func(i int) error) float64 {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	b.ResetTimer()
+	began := time.Now()
+	for range c {
+		wg.Go(func() {
+			for i := range next {
+				if err := run(i); err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			}
+		})
+	}
+	for i := range b.N {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	elapsed := time.Since(began)
+	b.StopTimer()
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	rate := float64(b.N) / elapsed.Seconds()
+	b.ReportMetric(rate, "tasks/s")
+	return rate
+}
