@@ -286,9 +286,11 @@ func (s *Scheduler) removeNodes(e RemoveNodes) error {
 	opt := e.DeallocationOption.orDefault()
 	for _, n := range list {
 		if n.rec.IsDedicated {
-			s.spec.TargetDedicatedNodes--
+			// A node kept by a stopped or timed-out resize may sit above
+			// the target already; the target never goes below zero.
+			s.spec.TargetDedicatedNodes = max(0, s.spec.TargetDedicatedNodes-1)
 		} else {
-			s.spec.TargetLowPriorityNodes--
+			s.spec.TargetLowPriorityNodes = max(0, s.spec.TargetLowPriorityNodes-1)
 		}
 		s.startLeaving(n, opt)
 	}
