@@ -234,7 +234,16 @@ func (r *runner) persist(changes []pool.Change, deleted bool) error {
 			return err
 		}
 	}
-	return r.store.Commit(b)
+	return r.commit(b)
+}
+
+// commit makes b durable and records how long that took and how big it
+// was (embatch.store.commit.*).
+func (r *runner) commit(b *store.Batch) error {
+	start := time.Now()
+	err := r.store.Commit(b)
+	r.tel.committed(time.Since(start), b.Len())
+	return err
 }
 
 // Compact compacts completed tasks whose retention time has passed (see

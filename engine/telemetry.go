@@ -285,6 +285,13 @@ func (pt *poolTelemetry) round(start, end time.Time) {
 	pt.t.batchLatency.Record(context.Background(), end.Sub(start).Seconds(), pt.poolOpt)
 }
 
+// committed records one store commit as this pool's round saw it: the
+// wait for durability (its share of a group commit) and its record count.
+func (pt *poolTelemetry) committed(d time.Duration, records int) {
+	pt.t.commitLatency.Record(context.Background(), d.Seconds(), pt.poolOpt)
+	pt.t.commitBatch.Record(context.Background(), int64(records), pt.poolOpt)
+}
+
 // killed notes why an attempt is being killed.
 func (pt *poolTelemetry) killed(now time.Time, id uint64, reason string) {
 	if as, ok := pt.attempts[id]; ok {

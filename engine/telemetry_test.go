@@ -156,3 +156,53 @@ func TestTelemetryForScriptedJob(t *testing.T) {
 		t.Errorf("histogram counts = %v; want 2 queue waits, 2 run times, some batches", counts)
 	}
 }
+
+// TestStoreCommitMetrics: a durable account records the commit duration
+// and size histograms.
+func TestStoreCommitMetrics(t *testing.T) {
+	ctx := ctxT(t)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	acct := openDurable(t, t.TempDir(), map[string]inprocess.Handler{"ok": func(context.Context, *inprocess.Task) error { return nil }},
+		engine.WithMeterProvider(mp))
+	if err := acct.CreatePool(ctx, pool.Spec{ID: "p", TargetDedicatedNodes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.AddJob(ctx, task.JobSpec{ID: "j", PoolInfo: task.PoolInformation{PoolID: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.AddTask(ctx, "j", task.TaskSpec{ID: "t", CommandLine: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acct.WaitTask(ctx, "j", "t"); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	var commits uint64
+	var records int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch h := m.Data.(type) {
+			case metricdata.Histogram[float64]:
+				if m.Name == engine.MetricCommitLatency {
+					for _, dp := range h.DataPoints {
+						commits += dp.Count
+					}
+				}
+			case metricdata.Histogram[int64]:
+				if m.Name == engine.MetricCommitBatch {
+					for _, dp := range h.DataPoints {
+						records += dp.Sum
+					}
+				}
+			}
+		}
+	}
+	// At least: the pool, the job, the task added, running, completed.
+	if commits == 0 || records < 4 {
+		t.Errorf("commits = %d, records = %d; want commits recorded with the records they wrote", commits, records)
+	}
+}
