@@ -3,15 +3,21 @@ package bench
 import (
 	"context"
 	"os"
+	"os/exec"
 	"runtime"
+	"sync"
 	"time"
+
+	"github.com/embatch/embatch/engine"
 )
 
 // Sizes of the standard cases. They are large enough for steady rates and
 // small enough for a round to take about a second on a laptop.
 const (
-	engineTasks = 200_000
-	localTasks  = 2_000
+	engineTasks  = 200_000
+	durableTasks = 5_000
+	localTasks   = 2_000
+	sshTasks     = 500
 )
 
 // Cases returns the standard benchmark cases by name, for `embatch bench`.
@@ -20,7 +26,9 @@ func Cases(dir string) map[string]Case {
 	slots := max(2, runtime.NumCPU())
 	rate := func(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 	noops := NoopTasks(engineTasks)
+	durableNoops := NoopTasks(durableTasks)
 	trues := TrueTasks(localTasks)
+	var durable DurableResult
 	return map[string]Case{
 		"engine": {
 			Name: "engine", Unit: "tasks/s", BaselineName: "pond",
@@ -30,6 +38,26 @@ func Cases(dir string) map[string]Case {
 			},
 			Baseline: func(ctx context.Context) (float64, error) {
 				return rate(len(noops), PondNoop(len(noops), slots)), nil
+			},
+		},
+		"durable": {
+			Name: "durable", Unit: "tasks/s", BaselineName: "in-memory",
+			Ours: func(ctx context.Context) (float64, error) {
+				data, err := os.MkdirTemp(dir, "durable-bench-")
+				if err != nil {
+					return 0, err
+				}
+				defer os.RemoveAll(data)
+				durable, err = EngineNoopOpts(ctx, durableNoops, slots, 100, engine.WithDataDir(data))
+				return rate(len(durableNoops), durable.Elapsed), err
+			},
+			Baseline: func(ctx context.Context) (float64, error) {
+				res, err := EngineNoopOpts(ctx, durableNoops, slots, 100)
+				return rate(len(durableNoops), res.Elapsed), err
+			},
+			Details: func() map[string]float64 {
+				per1k := func(n int64) float64 { return float64(n) * 1000 / float64(len(durableNoops)) }
+				return map[string]float64{"syncs_per_1k_tasks": per1k(int64(durable.Store.Syncs)), "records_per_1k_tasks": per1k(int64(durable.Store.Records))}
 			},
 		},
 		"local": {
@@ -43,7 +71,58 @@ func Cases(dir string) map[string]Case {
 				return rate(len(trues), d), err
 			},
 		},
+		"ssh": sshCase(dir, slots),
 	}
+}
+
+// sshCase is `true` on one SSH node (a loopback sshd the case starts on
+// its first round) vs the OpenSSH client spawned per task against the same
+// sshd, with the same concurrency. It is skipped without sshd or ssh.
+func sshCase(dir string, slots int) Case {
+	c := Case{Name: "ssh", Unit: "tasks/s", BaselineName: "openssh-client"}
+	sshd := sshdPath()
+	client, err := exec.LookPath("ssh")
+	switch {
+	case sshd == "":
+		c.Skip = "OpenSSH sshd is not installed (apt-get install openssh-server)"
+		return c
+	case err != nil:
+		c.Skip = "the OpenSSH client is not installed (apt-get install openssh-client)"
+		return c
+	}
+	var (
+		once   sync.Once
+		srv    *sshServer
+		srvErr error
+	)
+	server := func() (*sshServer, error) {
+		once.Do(func() { srv, srvErr = startSSHD(sshd, dir) })
+		return srv, srvErr
+	}
+	trues := TrueTasks(sshTasks)
+	rate := func(d time.Duration) float64 { return float64(sshTasks) / d.Seconds() }
+	c.Ours = func(ctx context.Context) (float64, error) {
+		s, err := server()
+		if err != nil {
+			return 0, err
+		}
+		d, err := s.SSHTrue(ctx, trues, slots)
+		return rate(d), err
+	}
+	c.Baseline = func(ctx context.Context) (float64, error) {
+		s, err := server()
+		if err != nil {
+			return 0, err
+		}
+		d, err := s.OpenSSHTrue(ctx, client, sshTasks, slots)
+		return rate(d), err
+	}
+	c.Close = func() {
+		if srv != nil {
+			srv.close()
+		}
+	}
+	return c
 }
 
 // DefaultDir is where benchmarks put scratch files unless told otherwise.

@@ -6,14 +6,12 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/alitto/pond/v2"
 
-	"github.com/embatch/embatch/engine"
 	"github.com/embatch/embatch/node"
 	"github.com/embatch/embatch/node/inprocess"
 	"github.com/embatch/embatch/pool"
@@ -33,44 +31,19 @@ func NoopTasks(n int) []task.TaskSpec {
 	return tasks
 }
 
+// newNoopBackend is an in-process backend with the "noop" handler.
+func newNoopBackend(pool.Spec) (node.Backend, error) {
+	b := inprocess.New()
+	return b, b.Register("noop", noop)
+}
+
 // EngineNoop runs tasks (from NoopTasks) through a whole in-memory account
 // — add as one collection, schedule, run on one in-process node with slots
 // slots, complete — and returns the wall time from AddTasks until every
 // task has completed.
 func EngineNoop(ctx context.Context, tasks []task.TaskSpec, slots int) (time.Duration, error) {
-	acct, err := engine.New(engine.WithBackend("inprocess", func(pool.Spec) (node.Backend, error) {
-		b := inprocess.New()
-		return b, b.Register("noop", noop)
-	}))
-	if err != nil {
-		return 0, err
-	}
-	defer acct.Close()
-	if err := acct.CreatePool(ctx, pool.Spec{ID: "bench", TargetDedicatedNodes: 1, TaskSlotsPerNode: task.Ptr(slots)}); err != nil {
-		return 0, err
-	}
-	if err := acct.WaitPoolSteady(ctx, "bench"); err != nil {
-		return 0, err
-	}
-	if err := acct.AddJob(ctx, task.JobSpec{ID: "noop", PoolInfo: task.PoolInformation{PoolID: "bench"}}); err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	if err := acct.AddTasks(ctx, "noop", tasks); err != nil {
-		return 0, err
-	}
-	if _, err := acct.WaitJob(ctx, "noop"); err != nil {
-		return 0, err
-	}
-	elapsed := time.Since(start)
-	tc, err := acct.TaskCounts(ctx, "noop")
-	if err != nil {
-		return 0, err
-	}
-	if tc.TaskCounts.Succeeded != len(tasks) {
-		return 0, fmt.Errorf("bench: %d of %d tasks succeeded", tc.TaskCounts.Succeeded, len(tasks))
-	}
-	return elapsed, nil
+	res, err := runAccount(ctx, "inprocess", newNoopBackend, tasks, slots, 0)
+	return res.Elapsed, err
 }
 
 // PondNoop runs n no-op closures on a raw pond pool with the same

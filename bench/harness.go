@@ -20,6 +20,13 @@ type Case struct {
 	Baseline func(ctx context.Context) (float64, error)
 	// Skip, when not empty, says why the case cannot run here.
 	Skip string
+	// Details, when set, is called after each round of Ours and returns
+	// that round's detail values (for example syncs per 1000 tasks); the
+	// result reports each key's median.
+	Details func() map[string]float64
+	// Close, when set, releases what the case set up (a server, say); Run
+	// calls it when done.
+	Close func()
 }
 
 // Result is a case's outcome: medians over the rounds. Its JSON keys are
@@ -35,6 +42,8 @@ type Result struct {
 	Rounds int     `json:"rounds"`
 	// Skipped, when set, says why the case did not run; the numbers are 0.
 	Skipped string `json:"skipped,omitempty"`
+	// Details are medians of the case's detail values, by name.
+	Details map[string]float64 `json:"details,omitempty"`
 }
 
 // Run measures c over rounds rounds, alternating ours and the baseline (so
@@ -42,6 +51,9 @@ type Result struct {
 // medians.
 func Run(ctx context.Context, c Case, rounds int) (Result, error) {
 	r := Result{Bench: c.Name, Unit: c.Unit, BaselineName: c.BaselineName, Rounds: rounds}
+	if c.Close != nil {
+		defer c.Close()
+	}
 	if c.Skip != "" {
 		r.Skipped = c.Skip
 		r.Rounds = 0
@@ -51,6 +63,7 @@ func Run(ctx context.Context, c Case, rounds int) (Result, error) {
 		return r, fmt.Errorf("bench %s: rounds must be at least 1, got %d", c.Name, rounds)
 	}
 	var ours, base []float64
+	details := map[string][]float64{}
 	for i := range rounds {
 		// Alternate which side goes first, too.
 		first, second := c.Ours, c.Baseline
@@ -69,8 +82,19 @@ func Run(ctx context.Context, c Case, rounds int) (Result, error) {
 			a, b = b, a
 		}
 		ours, base = append(ours, a), append(base, b)
+		if c.Details != nil {
+			for k, v := range c.Details() {
+				details[k] = append(details[k], v)
+			}
+		}
 	}
 	r.Ours, r.Baseline = median(ours), median(base)
+	for k, vs := range details {
+		if r.Details == nil {
+			r.Details = map[string]float64{}
+		}
+		r.Details[k] = median(vs)
+	}
 	if r.Baseline > 0 {
 		r.Ratio = r.Ours / r.Baseline
 	}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -328,8 +327,10 @@ func (a *Account) EnableNodeScheduling(ctx context.Context, poolID, nodeID strin
 
 // AddJob adds a job to the pool its poolInfo names. With an
 // autoPoolSpecification, a pool is created for the job first (its id is the
-// prefix, if any, followed by the job id, cut to 64 characters). Unlike
-// Azure, the pool must exist: a job for an unknown pool is rejected.
+// prefix, if any, "_" and the job id, cut to 64 characters; the job's
+// executionInfo.poolId names it) and its lifetime is the job's (see
+// autopool.go); poolLifetimeOption jobschedule is only for job schedules.
+// Unlike Azure, the pool must exist: a job for an unknown pool is rejected.
 func (a *Account) AddJob(ctx context.Context, spec task.JobSpec) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -351,27 +352,17 @@ func (a *Account) AddJob(ctx context.Context, spec task.JobSpec) error {
 		return err
 	}
 	a.mu.Unlock()
+	poolID := spec.PoolInfo.PoolID
 	if ap := spec.PoolInfo.AutoPoolSpecification; ap != nil {
-		var ps pool.Spec
-		dec := json.NewDecoder(strings.NewReader(string(ap.Pool)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&ps); err != nil {
-			return task.Invalid("poolInfo.autoPoolSpecification.pool", string(ap.Pool), "%v", err)
+		if ap.PoolLifetimeOption == poolLifetimeJobSchedule {
+			return task.Invalid("poolInfo.autoPoolSpecification.poolLifetimeOption", ap.PoolLifetimeOption, "only a job schedule's jobSpecification may use jobschedule")
 		}
-		id := ap.AutoPoolIDPrefix + spec.ID
-		if ap.AutoPoolIDPrefix != "" {
-			id = ap.AutoPoolIDPrefix + "_" + spec.ID
+		poolID = autoPoolID(ap.AutoPoolIDPrefix, spec.ID)
+		if err := a.createAutoPool(ctx, ap, poolID); err != nil {
+			return err
 		}
-		if len(id) > task.MaxIDLength {
-			id = id[:task.MaxIDLength]
-		}
-		ps.ID = id
-		if err := a.CreatePool(ctx, ps); err != nil {
-			return task.WithFieldPrefix("poolInfo.autoPoolSpecification.pool", err)
-		}
-		spec.PoolInfo = task.PoolInformation{PoolID: id}
 	}
-	r, err := a.poolRunner(spec.PoolInfo.PoolID)
+	r, err := a.poolRunner(poolID)
 	if err != nil {
 		return task.WithFieldPrefix("poolInfo", err)
 	}
@@ -395,7 +386,13 @@ func (a *Account) AddJob(ctx context.Context, spec task.JobSpec) error {
 			delete(a.jobPools, key)
 		}
 		a.mu.Unlock()
+		if spec.PoolInfo.AutoPoolSpecification != nil {
+			_ = r.step(pool.DeletePool{}) // no half-added job
+		}
 		return err
+	}
+	if jobAutoPool(&spec) {
+		a.watchAutoPool(r, spec.ID)
 	}
 	return nil
 }

@@ -137,6 +137,7 @@ func (a *Account) openStore() error {
 		if err := r.step(nil); err != nil {
 			return err
 		}
+		a.watchAutoPools(r)
 	}
 	return nil
 }

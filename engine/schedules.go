@@ -39,9 +39,12 @@ var (
 // occurrences that find it gone are skipped and executionInfo's
 // schedulingError says why). A job and a job schedule cannot share an id.
 //
-// Schedule-created jobs have no tasks of their own (embatch has no job
-// manager task yet): watch for EventJobScheduleChanged, read recentJob with
-// GetJobSchedule and add tasks to the job.
+// Schedule-created jobs get their tasks from jobSpecification.jobManagerTask,
+// as in Azure, or from the embedder: watch for EventJobScheduleChanged, read
+// recentJob with GetJobSchedule and add tasks to the job. An
+// autoPoolSpecification with poolLifetimeOption jobschedule gives the
+// schedule one auto pool (id "<prefix>_<scheduleId>") that its jobs share;
+// with job, each job gets its own (see autopool.go).
 func (a *Account) AddJobSchedule(ctx context.Context, spec JobScheduleSpec) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -52,6 +55,11 @@ func (a *Account) AddJobSchedule(ctx context.Context, spec JobScheduleSpec) erro
 	if id := spec.JobSpecification.PoolInfo.PoolID; id != "" {
 		if _, err := a.poolRunner(id); err != nil {
 			return task.WithFieldPrefix("jobSpecification.poolInfo", err)
+		}
+	}
+	if ap := spec.JobSpecification.PoolInfo.AutoPoolSpecification; ap != nil {
+		if _, err := autoPoolSpec(ap, autoPoolID(ap.AutoPoolIDPrefix, spec.ID)); err != nil {
+			return task.WithFieldPrefix("jobSpecification", err)
 		}
 	}
 	a.mu.Lock()
@@ -253,6 +261,14 @@ type scheduleRunner struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	watchers sync.WaitGroup
+
+	// autoPool is the id of the schedule's auto pool (poolLifetimeOption
+	// jobschedule) once created, autoPoolKeep its keepAlive, and
+	// autoPoolEnded whether its lifetime has ended; see autopool.go. Used
+	// by the loop only.
+	autoPool      string
+	autoPoolKeep  bool
+	autoPoolEnded bool
 }
 
 func newScheduleRunner(a *Account, m *jobschedule.Machine) *scheduleRunner {
@@ -370,6 +386,7 @@ func (s *scheduleRunner) round(timer *time.Timer) bool {
 	for _, act := range actions {
 		s.perform(act)
 	}
+	s.endScheduleAutoPool(state == jobschedule.StateCompleted, deleted)
 	if changed && !deleted && s.acct.subs.active() {
 		s.acct.subs.publish([]Event{{Kind: EventJobScheduleChanged, Time: now, JobScheduleID: s.id, JobScheduleState: state}})
 	}
@@ -387,7 +404,10 @@ func (s *scheduleRunner) round(timer *time.Timer) bool {
 func (s *scheduleRunner) perform(act jobschedule.Action) {
 	switch act.Kind {
 	case jobschedule.ActAddJob:
-		err := s.acct.AddJob(s.ctx, act.Job)
+		spec, err := s.scheduleJobSpec(act.Job)
+		if err == nil {
+			err = s.acct.AddJob(s.ctx, spec)
+		}
 		s.post(jobschedule.JobAdded{JobID: act.JobID, Err: err})
 		if err == nil {
 			s.watch(act.JobID)

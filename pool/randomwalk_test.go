@@ -84,7 +84,13 @@ func (w *walker) newJob(deps bool) {
 	}
 	id := fmt.Sprintf("k%d", w.jobSeq)
 	w.jobs = append(w.jobs, id)
-	w.do("job", `{"id":"`+id+`","priority":10,"maxParallelTasks":2,"onTaskFailure":"performexitoptionsjobaction","jobPreparationTask":{"commandLine":"p"},"jobReleaseTask":{"commandLine":"r"}}`)
+	jm := ""
+	if w.rng.IntN(2) == 0 {
+		// A job manager task with random flags (see jobmanager.go).
+		jm = `,"jobManagerTask":{"id":"jm","commandLine":"m","runExclusive":` + w.pick([]string{"true", "false"}) +
+			`,"killJobOnCompletion":` + w.pick([]string{"true", "false"}) + `,"allowLowPriorityNode":` + w.pick([]string{"true", "false"}) + `}`
+	}
+	w.do("job", `{"id":"`+id+`","priority":10,"maxParallelTasks":2,"onTaskFailure":"performexitoptionsjobaction","jobPreparationTask":{"commandLine":"p"},"jobReleaseTask":{"commandLine":"r"}`+jm+`}`)
 }
 
 func (w *walker) do(line, input string) string {
@@ -332,6 +338,22 @@ func checkInvariants(sc *scenario) error {
 			}
 			if t.ready && (t.state != task.TaskActive || j.state != task.JobActive) {
 				return fmt.Errorf("task %s/%s is ready but %s in a %s job", j.spec.ID, t.spec.ID, t.state, j.state)
+			}
+			if t.ready && s.heldForJobManager(t) {
+				return fmt.Errorf("task %s/%s is ready before its job manager started", j.spec.ID, t.spec.ID)
+			}
+			if t.isJobManager() && t.attempt != nil && t.attempt.started {
+				n := t.attempt.nodes
+				if m := j.spec.JobManagerTask; m.Exclusive() && len(n) > 0 && n[0].rec.ID == t.attempt.a.Nodes[0] && len(n[0].attempts) > 1 {
+					for _, o := range n[0].attempts {
+						if o != t.attempt && o.task != nil && o.started {
+							return fmt.Errorf("exclusive job manager of %s shares node %s with %s", j.spec.ID, n[0].rec.ID, o.task.spec.ID)
+						}
+					}
+				}
+				if m := j.spec.JobManagerTask; !m.AllowsLowPriority() && !t.attempt.a.Dedicated {
+					return fmt.Errorf("job manager of %s runs on a low-priority node", j.spec.ID)
+				}
 			}
 		}
 		if c != j.counts {

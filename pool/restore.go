@@ -220,7 +220,7 @@ func (s *Scheduler) restoreTask(d *DurableTask) (*Candidate, error) {
 		created:       d.CreationTime,
 		changed:       d.StateTransitionTime,
 		exec:          d.ExecutionInfo,
-		slots:         d.Slots(),
+		slots:         s.taskSlots(j, &d.TaskSpec),
 		instances:     d.MultiInstanceSettings.Instances(),
 		depsSatisfied: d.DepsSatisfied,
 	}

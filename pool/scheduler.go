@@ -63,6 +63,8 @@ type jobRec struct {
 	// releaseOnDelete: the job was deleted before it ended, so its release
 	// tasks run before it disappears.
 	releaseOnDelete bool
+	// manager caches the job's job manager task; see jobManager.
+	manager *Candidate
 }
 
 // live reports whether the job can still run tasks at some point.
@@ -121,6 +123,10 @@ type attemptRec struct {
 	// index, when runIndexed.
 	runEnd     int64
 	runIndexed bool
+	// node1 and name1 back nodes and a.Nodes for single-node attempts
+	// (nearly all), saving two allocations per attempt.
+	node1 [1]*nodeRec
+	name1 [1]string
 }
 
 // Scheduler is the deterministic scheduling core of one pool and the jobs
@@ -162,11 +168,16 @@ type Scheduler struct {
 	releaseGen uint64
 
 	timers   timerHeap
+	cluster  Cluster // the policies' view of s, see Ready
 	timerSeq uint64
 
 	dirty bool
 	ready Ready
 	pick  []*nodeRec
+
+	// jmStarted lists jobs whose job manager started in the current
+	// scheduling pass; see releaseJobManagerHolds.
+	jmStarted []*jobRec
 }
 
 // NewScheduler validates spec and returns its scheduler. The initial targets
@@ -286,8 +297,15 @@ func (s *Scheduler) Step(now time.Time, ev Event) error {
 func (s *Scheduler) Ready() Ready {
 	if s.dirty {
 		s.dirty = false
+		// The policy's view of s is kept in s: a new one would escape
+		// (an allocation per round).
+		cl := &s.cluster
+		cl.s = s
 		if s.policy.Len() > 0 && s.nodes.freeTotal > 0 {
-			s.policy.Schedule(&Cluster{s})
+			s.policy.Schedule(cl)
+		}
+		for s.releaseJobManagerHolds() && s.nodes.freeTotal > 0 {
+			s.policy.Schedule(cl)
 		}
 	}
 	return s.ready
@@ -322,6 +340,9 @@ func (s *Scheduler) addJob(e AddJob) error {
 	if err := e.Spec.Validate(); err != nil {
 		return err
 	}
+	if err := s.checkJobManager(&e.Spec); err != nil {
+		return err
+	}
 	key := task.FoldID(e.Spec.ID)
 	if _, ok := s.jobs[key]; ok {
 		return task.Errorf(task.CodeJobExists, "id", e.Spec.ID, "a job with this id already exists")
@@ -342,6 +363,7 @@ func (s *Scheduler) addJob(e AddJob) error {
 		s.addTimer(s.now.Add(c.MaxWallClockTime.D()), timerJob, j.seq)
 	}
 	s.jobChanged(j)
+	s.addJobManager(j)
 	return nil
 }
 
@@ -380,27 +402,32 @@ func (s *Scheduler) addTasks(e AddTasks) error {
 	batch := make(map[string]int, len(e.Tasks))
 	for i := range e.Tasks {
 		t := &e.Tasks[i]
-		prefix := "tasks[" + strconv.Itoa(i) + "]"
+		// prefix is built only for an error: most batches have none.
+		prefix := func() string { return "tasks[" + strconv.Itoa(i) + "]" }
 		if err := t.Validate(&j.spec); err != nil {
-			return task.WithFieldPrefix(prefix, err)
+			return task.WithFieldPrefix(prefix(), err)
 		}
 		key := task.FoldID(t.ID)
 		if _, ok := j.tasks[key]; ok {
-			return task.Errorf(task.CodeTaskExists, prefix+".id", t.ID, "job %q already has a task with this id", j.spec.ID)
+			return task.Errorf(task.CodeTaskExists, prefix()+".id", t.ID, "job %q already has a task with this id", j.spec.ID)
 		}
 		if k, ok := batch[key]; ok {
-			return task.Errorf(task.CodeTaskExists, prefix+".id", t.ID, "the same id as tasks[%d]", k)
+			return task.Errorf(task.CodeTaskExists, prefix()+".id", t.ID, "the same id as tasks[%d]", k)
 		}
 		batch[key] = i
 		if t.Slots() > s.slotsPerNode {
-			return task.Invalid(prefix+".requiredSlots", t.Slots(), "pool %q has only %d slots per node", s.spec.ID, s.slotsPerNode)
+			return task.Invalid(prefix()+".requiredSlots", t.Slots(), "pool %q has only %d slots per node", s.spec.ID, s.slotsPerNode)
 		}
 	}
-	// Dependency targets must exist in the job or in this batch.
-	batchInts := map[int]bool{}
-	for _, t := range e.Tasks {
-		if n, err := strconv.Atoi(t.ID); err == nil && n >= 0 && strconv.Itoa(n) == t.ID {
-			batchInts[n] = true
+	// Dependency targets must exist in the job or in this batch. The
+	// batch's integer ids matter only when some task has dependencies.
+	var batchInts map[int]bool
+	if slices.ContainsFunc(e.Tasks, func(t task.TaskSpec) bool { return t.DependsOn != nil }) {
+		batchInts = map[int]bool{}
+		for _, t := range e.Tasks {
+			if n, ok := intID(t.ID); ok {
+				batchInts[n] = true
+			}
 		}
 	}
 	for i := range e.Tasks {
@@ -429,6 +456,7 @@ func (s *Scheduler) addTasks(e AddTasks) error {
 	}
 	// Commit.
 	added := make([]*Candidate, len(e.Tasks))
+	s.ready.Changes = slices.Grow(s.ready.Changes, len(e.Tasks))
 	for i := range e.Tasks {
 		s.taskSeq++
 		c := &Candidate{
@@ -438,12 +466,12 @@ func (s *Scheduler) addTasks(e AddTasks) error {
 			state:     task.TaskActive,
 			created:   s.now,
 			changed:   s.now,
-			slots:     e.Tasks[i].Slots(),
+			slots:     s.taskSlots(j, &e.Tasks[i]),
 			instances: e.Tasks[i].MultiInstanceSettings.Instances(),
 		}
 		j.tasks[task.FoldID(c.spec.ID)] = c
 		j.order = append(j.order, c)
-		if n, err := strconv.Atoi(c.spec.ID); err == nil && n >= 0 && strconv.Itoa(n) == c.spec.ID {
+		if n, ok := intID(c.spec.ID); ok {
 			if j.intIDs == nil {
 				j.intIDs = make(map[int]*Candidate)
 			}
@@ -464,6 +492,16 @@ func (s *Scheduler) addTasks(e AddTasks) error {
 		}
 	}
 	return nil
+}
+
+// intID returns id as a task id range number: a non-negative integer
+// written without sign or leading zeros.
+func intID(id string) (int, bool) {
+	if id == "" || id[0] < '0' || id[0] > '9' || (id[0] == '0' && len(id) > 1) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(id)
+	return n, err == nil
 }
 
 // rangeHasTask reports whether some task of j (or of the batch being added)
@@ -601,7 +639,7 @@ func (s *Scheduler) linkDependencies(c *Candidate) {
 // makeReady puts an active task whose dependencies are met into the policy's
 // queue, if its job is active.
 func (s *Scheduler) makeReady(c *Candidate) {
-	if c.ready || c.state != task.TaskActive || c.unmet > 0 || c.blocked || c.job.state != task.JobActive {
+	if c.ready || c.state != task.TaskActive || c.unmet > 0 || c.blocked || c.job.state != task.JobActive || s.heldForJobManager(c) {
 		return
 	}
 	c.ready = true
@@ -642,6 +680,9 @@ func (s *Scheduler) setTaskState(c *Candidate, st task.TaskState) {
 	bump(st, 1)
 	c.prev, c.state, c.changed = c.state, st, s.now
 	s.taskChanged(c)
+	if j.spec.JobManagerTask != nil {
+		s.jobManagerMoved(c, c.prev)
+	}
 }
 
 func (s *Scheduler) task(jobID, taskID string) (*Candidate, error) {
@@ -684,11 +725,15 @@ func (s *Scheduler) place(c *Candidate) Reason {
 			return p != nil && p.state == prepFailed
 		}
 	}
+	skip = jobManagerSkip(c, skip)
 	picked := s.nodes.pick(c.slots, c.instances, s.fill, prefer, skip, s.pick)
 	s.pick = picked[:0]
 	if picked == nil {
 		if c.instances > 1 {
 			return ReasonNotEnoughNodes
+		}
+		if r := s.jobManagerNotPlaced(c); r != ReasonNone {
+			return r
 		}
 		if skip != nil && s.nodes.nodesWithFree(c.slots) > 0 {
 			return ReasonPrepFailed
@@ -719,13 +764,13 @@ func (s *Scheduler) startTask(c *Candidate, nodes []*nodeRec) {
 			Job:    &j.spec, Task: &c.spec,
 			Dedicated: nodes[0].rec.IsDedicated,
 		},
-		task:  c,
-		job:   j,
-		nodes: slices.Clone(nodes),
+		task: c,
+		job:  j,
 	}
-	a.a.Nodes = make([]string, len(nodes))
-	for i, n := range nodes {
-		a.a.Nodes[i] = n.rec.ID
+	a.nodes = append(a.node1[:0:1], nodes...)
+	a.a.Nodes = a.name1[:0:1]
+	for _, n := range nodes {
+		a.a.Nodes = append(a.a.Nodes, n.rec.ID)
 		s.holdSlots(n, a)
 	}
 	s.attempts[a.a.ID] = a
@@ -1118,6 +1163,7 @@ func (s *Scheduler) completeTask(c *Candidate, result task.TaskResult, failure *
 			s.terminateJob(j, task.TerminateReasonTaskFailed)
 		}
 	}
+	s.jobManagerCompleted(c)
 	s.maybeFinishJob(j)
 }
 

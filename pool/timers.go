@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/embatch/embatch/task"
@@ -27,33 +26,66 @@ type timer struct {
 	id   uint64 // attempt id, job seq or resize generation
 }
 
+// timerHeap is a binary min-heap of timers by (at, seq). It is typed
+// rather than a container/heap, which would box every timer pushed or
+// popped in an interface (an allocation per timer).
 type timerHeap []timer
 
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
+func (h timerHeap) less(i, j int) bool {
 	if !h[i].at.Equal(h[j].at) {
 		return h[i].at.Before(h[j].at)
 	}
 	return h[i].seq < h[j].seq
 }
-func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
+
+// push adds t.
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+// pop removes and returns the earliest timer; h must not be empty.
+func (h *timerHeap) pop() timer {
+	q := *h
+	t := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q = q[:n]
+	for i := 0; ; {
+		m := i
+		if l := 2*i + 1; l < n && q.less(l, m) {
+			m = l
+		}
+		if r := 2*i + 2; r < n && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
 	return t
 }
 
 func (s *Scheduler) addTimer(at time.Time, kind timerKind, id uint64) {
 	s.timerSeq++
-	heap.Push(&s.timers, timer{at: at, seq: s.timerSeq, kind: kind, id: id})
+	s.timers.push(timer{at: at, seq: s.timerSeq, kind: kind, id: id})
 }
 
 // fireTimers runs every timer due at or before now.
 func (s *Scheduler) fireTimers() {
 	for len(s.timers) > 0 && !s.timers[0].at.After(s.now) {
-		t := heap.Pop(&s.timers).(timer)
+		t := s.timers.pop()
 		if !s.timerLive(t) {
 			continue
 		}
@@ -100,7 +132,7 @@ func (s *Scheduler) timerLive(t timer) bool {
 // nothing.
 func (s *Scheduler) NextDeadline() time.Time {
 	for len(s.timers) > 0 && !s.timerLive(s.timers[0]) {
-		heap.Pop(&s.timers)
+		s.timers.pop()
 	}
 	if len(s.timers) == 0 {
 		return time.Time{}

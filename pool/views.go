@@ -170,6 +170,8 @@ func (s *Scheduler) Why(jobID, taskID string) (Reason, error) {
 		return ReasonDependencyBlocked, nil
 	case c.unmet > 0:
 		return ReasonDependencyUnmet, nil
+	case s.heldForJobManager(c):
+		return ReasonJobManagerFirst, nil
 	}
 	if max := j.spec.EffectiveMaxParallelTasks(); max > 0 && j.running >= max {
 		return ReasonMaxParallelTasks, nil
@@ -206,6 +208,8 @@ func (s *Scheduler) Why(jobID, taskID string) (Reason, error) {
 		return ReasonNotEnoughNodes, nil
 	case maxFree < c.slots:
 		return ReasonNoFreeSlots, nil
+	case !s.dedicatedRoomFor(c):
+		return ReasonNoDedicatedNode, nil
 	}
 	return ReasonQueued, nil
 }

@@ -101,6 +101,7 @@ type JobSpec struct {
 	OnTaskFailure             OnTaskFailure        `json:"onTaskFailure,omitempty"`
 	UsesTaskDependencies      bool                 `json:"usesTaskDependencies,omitempty"`
 	CommonEnvironmentSettings []EnvironmentSetting `json:"commonEnvironmentSettings,omitempty"`
+	JobManagerTask            *JobManagerTask      `json:"jobManagerTask,omitempty"`
 	JobPreparationTask        *JobPreparationTask  `json:"jobPreparationTask,omitempty"`
 	JobReleaseTask            *JobReleaseTask      `json:"jobReleaseTask,omitempty"`
 	Metadata                  []MetadataItem       `json:"metadata,omitempty"`

@@ -38,6 +38,23 @@ func fullJob() task.JobSpec {
 		OnTaskFailure:             task.OnTaskFailurePerformExitOptionsJobAction,
 		UsesTaskDependencies:      true,
 		CommonEnvironmentSettings: []task.EnvironmentSetting{{Name: "SCENE", Value: "castle"}},
+		JobManagerTask: &task.JobManagerTask{
+			ID:            "manager",
+			DisplayName:   "Render manager",
+			CommandLine:   "/bin/sh -c 'manage'",
+			ResourceFiles: fullResourceFiles(),
+			OutputFiles: []task.OutputFile{{
+				FilePattern:   "log/*.txt",
+				Destination:   task.OutputFileDestination{Container: &task.OutputFileContainerDestination{ContainerURL: "file:///results", Path: "logs"}},
+				UploadOptions: task.OutputFileUploadOptions{UploadCondition: task.UploadOnTaskCompletion},
+			}},
+			EnvironmentSettings:  []task.EnvironmentSetting{{Name: "ROLE", Value: "manager"}},
+			Constraints:          &task.TaskConstraints{MaxWallClockTime: dur(26 * time.Hour), RetentionTime: dur(24 * time.Hour), MaxTaskRetryCount: task.Ptr(1)},
+			RequiredSlots:        task.Ptr(2),
+			KillJobOnCompletion:  task.Ptr(false),
+			RunExclusive:         task.Ptr(false),
+			AllowLowPriorityNode: task.Ptr(false),
+		},
 		JobPreparationTask: &task.JobPreparationTask{
 			ID:                            "prep",
 			CommandLine:                   "/bin/sh -c 'make setup'",
@@ -71,6 +88,26 @@ const fullJobJSON = `{
   "onTaskFailure": "performexitoptionsjobaction",
   "usesTaskDependencies": true,
   "commonEnvironmentSettings": [{"name": "SCENE", "value": "castle"}],
+  "jobManagerTask": {
+    "id": "manager",
+    "displayName": "Render manager",
+    "commandLine": "/bin/sh -c 'manage'",
+    "resourceFiles": [
+      {"httpUrl": "https://example.com/setup.sh", "filePath": "setup.sh", "fileMode": "0755"},
+      {"storageContainerUrl": "file:///data/assets", "blobPrefix": "textures/", "filePath": "assets"}
+    ],
+    "outputFiles": [{
+      "filePattern": "log/*.txt",
+      "destination": {"container": {"containerUrl": "file:///results", "path": "logs"}},
+      "uploadOptions": {"uploadCondition": "taskcompletion"}
+    }],
+    "environmentSettings": [{"name": "ROLE", "value": "manager"}],
+    "constraints": {"maxWallClockTime": "P1DT2H", "retentionTime": "P1D", "maxTaskRetryCount": 1},
+    "requiredSlots": 2,
+    "killJobOnCompletion": false,
+    "runExclusive": false,
+    "allowLowPriorityNode": false
+  },
   "jobPreparationTask": {
     "id": "prep",
     "commandLine": "/bin/sh -c 'make setup'",

@@ -164,6 +164,9 @@ func (j *JobSpec) Validate() error {
 	if err := validateMetadata("metadata", j.Metadata); err != nil {
 		return err
 	}
+	if err := j.validateJobManager(); err != nil {
+		return err
+	}
 	if p := j.JobPreparationTask; p != nil {
 		if p.ID != "" {
 			if err := ValidateID("jobPreparationTask.id", p.ID); err != nil {
@@ -217,11 +220,13 @@ func (j *JobSpec) Validate() error {
 }
 
 func validateTaskConstraints(field string, c *TaskConstraints) error {
-	if err := validateDuration(field+".maxWallClockTime", c.MaxWallClockTime); err != nil {
-		return err
+	// Field names are built only for an error: this runs for every task
+	// added.
+	if d := c.MaxWallClockTime; d != nil && *d < 0 {
+		return validateDuration(field+".maxWallClockTime", d)
 	}
-	if err := validateDuration(field+".retentionTime", c.RetentionTime); err != nil {
-		return err
+	if d := c.RetentionTime; d != nil && *d < 0 {
+		return validateDuration(field+".retentionTime", d)
 	}
 	if c.MaxTaskRetryCount != nil {
 		if err := validateRetryCount(field+".maxTaskRetryCount", *c.MaxTaskRetryCount); err != nil {

@@ -281,6 +281,33 @@ func TestJobSpecValidate(t *testing.T) {
 			j.JobPreparationTask = validPrep()
 			j.JobReleaseTask = &task.JobReleaseTask{CommandLine: "x", RetentionTime: task.Ptr(task.Duration(-time.Minute))}
 		}, errInvalid, "jobReleaseTask.retentionTime"},
+
+		// job manager task
+		{"manager ok", func(j *task.JobSpec) { j.JobManagerTask = &task.JobManagerTask{ID: "jm", CommandLine: "x"} }, nil, ""},
+		{"manager no id", func(j *task.JobSpec) { j.JobManagerTask = &task.JobManagerTask{CommandLine: "x"} }, errMissing, "jobManagerTask.id"},
+		{"manager bad id", func(j *task.JobSpec) { j.JobManagerTask = &task.JobManagerTask{ID: "j m", CommandLine: "x"} }, errInvalid, "jobManagerTask.id"},
+		{"manager no command", func(j *task.JobSpec) { j.JobManagerTask = &task.JobManagerTask{ID: "jm"} }, errMissing, "jobManagerTask.commandLine"},
+		{"manager zero slots", func(j *task.JobSpec) {
+			j.JobManagerTask = &task.JobManagerTask{ID: "jm", CommandLine: "x", RequiredSlots: task.Ptr(0)}
+		}, errInvalid, "jobManagerTask.requiredSlots"},
+		{"manager env", func(j *task.JobSpec) {
+			j.JobManagerTask = &task.JobManagerTask{ID: "jm", CommandLine: "x", EnvironmentSettings: []task.EnvironmentSetting{{Name: "A=1"}}}
+		}, errInvalid, "jobManagerTask.environmentSettings[0].name"},
+		{"manager retries", func(j *task.JobSpec) {
+			j.JobManagerTask = &task.JobManagerTask{ID: "jm", CommandLine: "x", Constraints: &task.TaskConstraints{MaxTaskRetryCount: task.Ptr(-2)}}
+		}, errInvalid, "jobManagerTask.constraints.maxTaskRetryCount"},
+		{"manager output file", func(j *task.JobSpec) {
+			j.JobManagerTask = &task.JobManagerTask{ID: "jm", CommandLine: "x", OutputFiles: []task.OutputFile{{FilePattern: "*"}}}
+		}, errMissing, "jobManagerTask.outputFiles[0].destination.container.containerUrl"},
+		{"manager id of default prep", func(j *task.JobSpec) {
+			j.JobPreparationTask = validPrep()
+			j.JobManagerTask = &task.JobManagerTask{ID: "JobPreparation", CommandLine: "x"}
+		}, &task.Error{Code: task.CodeTaskExists}, "jobManagerTask.id"},
+		{"manager id of release", func(j *task.JobSpec) {
+			j.JobPreparationTask = validPrep()
+			j.JobReleaseTask = &task.JobReleaseTask{ID: "rel", CommandLine: "x"}
+			j.JobManagerTask = &task.JobManagerTask{ID: "rel", CommandLine: "x"}
+		}, &task.Error{Code: task.CodeTaskExists}, "jobManagerTask.id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
