@@ -154,22 +154,23 @@ func TestForeignDirectoryRefused(t *testing.T) {
 // the next sync.
 func TestGroupCommit(t *testing.T) {
 	const waiting = 50
+	inSync := make(chan struct{})
 	release := make(chan struct{})
 	var s *Store
 	first := true
 	s = open(t, t.TempDir(), Options{BeforeSync: func() error {
 		if first {
+			// The writer holds the first commit's sync until the test
+			// has queued every other commit behind it.
 			first = false
-			// Hold the first sync until every other commit is queued.
-			for len(s.reqs) < waiting {
-				runtime.Gosched()
-			}
-			close(release)
+			close(inSync)
+			<-release
 		}
 		return nil
 	}})
 	var wg sync.WaitGroup
 	wg.Go(func() { must(t, s.Commit(fill(t, 1))) })
+	<-inSync // the first group holds only the first commit
 	for i := range waiting {
 		wg.Go(func() {
 			var b Batch
@@ -177,8 +178,14 @@ func TestGroupCommit(t *testing.T) {
 			must(t, s.Commit(&b))
 		})
 	}
+	// The writer is blocked in the first sync, so the others can only
+	// queue; wait until they all have (bounded: each goroutine queues at
+	// once).
+	for len(s.reqs) < waiting {
+		runtime.Gosched()
+	}
+	close(release)
 	wg.Wait()
-	<-release
 	st := s.Stats()
 	if st.Commits != waiting+1 || st.Syncs != 2 {
 		t.Errorf("stats %+v; want %d commits in 2 syncs", st, waiting+1)
