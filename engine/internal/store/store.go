@@ -154,6 +154,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := removeEmptyMemtables(dir); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	bo := badger.DefaultOptions(dir).
 		WithSyncWrites(false).
 		WithDetectConflicts(false).
@@ -182,6 +186,31 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.writer()
 	return s, nil
+}
+
+// removeEmptyMemtables deletes zero-length memtable logs (*.mem). Badger
+// creates a memtable's log file and only then sizes it; a process killed in
+// between leaves an empty file that holds no data, and Badger refuses to
+// reopen the directory because of it ("while opening fid: N err: Create a
+// new file"). An empty log has no entries, so removing it loses nothing.
+func removeEmptyMemtables(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("store: data directory: %w", err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".mem") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() != 0 {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("store: removing the empty memtable log %s: %w", e.Name(), err)
+		}
+	}
+	return nil
 }
 
 // lockDir takes the directory's lock file, or fails with ErrInUse naming

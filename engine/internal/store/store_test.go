@@ -304,3 +304,31 @@ func TestLargeBatch(t *testing.T) {
 		t.Fatalf("%d tasks after reopen, want 2000", n)
 	}
 }
+
+// TestReopenAfterKillBetweenMemtableCreateAndSize: a process killed right
+// after Badger created a memtable log and before it sized it leaves an
+// empty *.mem file; the directory must still open, with its data.
+func TestReopenAfterKillBetweenMemtableCreateAndSize(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	must(t, err)
+	must(t, s.Commit(fill(t, 3)))
+	must(t, s.Close())
+	if err := os.WriteFile(filepath.Join(dir, "00042.mem"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("reopen with an empty memtable log: %v", err)
+	}
+	defer s.Close()
+	st, err := s.Load()
+	must(t, err)
+	n := 0
+	for _, p := range st.Pools {
+		n += len(p.Tasks)
+	}
+	if n != 6 {
+		t.Errorf("%d tasks after reopen, want the 6 written before", n)
+	}
+}
