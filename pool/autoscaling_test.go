@@ -2,6 +2,7 @@ package pool
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,63 @@ func TestAutoScaleBadInput(t *testing.T) {
 	}
 	if err := s.Step(time.Time{}, EvaluateAutoScaleNow{}); !errors.Is(err, task.ErrOperationInvalidForState) {
 		t.Errorf("evaluate without autoscale: %v", err)
+	}
+}
+
+// TestAutoScaleFollowsADayOfLoad simulates a day in virtual time: bursts of
+// 20-minute tasks arrive every 4 hours, and a task-based formula evaluated
+// every 5 minutes sizes the pool. The pool must grow to meet each burst and
+// shrink to nothing between bursts.
+func TestAutoScaleFollowsADayOfLoad(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	every := task.Duration(5 * time.Minute)
+	formula := `$pending = $PendingTasks.GetSample(TimeInterval_Minute * 5);
+$TargetDedicatedNodes = min(10, max($pending));
+$NodeDeallocationOption = taskcompletion;`
+	s, err := NewScheduler(Spec{ID: "day", EnableAutoScale: true, AutoScaleFormula: formula, AutoScaleEvaluationInterval: &every}, Config{Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &autoDriver{t: t, s: s, now: t0, runFor: 20 * time.Minute, exits: map[time.Time][]uint64{}}
+	d.drain()
+	d.step(AddJob{Spec: task.JobSpec{ID: "j", PoolInfo: task.PoolInformation{PoolID: "day"}}})
+	bursts := []int{3, 12, 6, 0, 8, 2}
+	total := 0
+	type sample struct {
+		at     time.Time
+		target int
+		nodes  int
+	}
+	var trace []sample
+	for i, n := range bursts {
+		start := t0.Add(time.Duration(i) * 4 * time.Hour)
+		d.advance(start)
+		if n > 0 {
+			tasks := make([]task.TaskSpec, n)
+			for k := range tasks {
+				tasks[k] = task.TaskSpec{ID: fmt.Sprintf("b%d-%d", i, k), CommandLine: "work"}
+			}
+			d.step(AddTasks{JobID: "j", Tasks: tasks})
+			total += n
+		}
+		// Watch the first hour of the burst, then the quiet rest.
+		for m := 5; m <= 4*60; m += 5 {
+			d.advance(start.Add(time.Duration(m) * time.Minute))
+			trace = append(trace, sample{d.now, s.Pool().TargetDedicatedNodes, len(s.Nodes())})
+		}
+		peak := 0
+		for _, smp := range trace[len(trace)-48:] {
+			peak = max(peak, smp.target)
+		}
+		if want := min(10, n); peak != want {
+			t.Errorf("burst %d of %d tasks: peak target %d, want %d", i, n, peak, want)
+		}
+		if last := trace[len(trace)-1]; last.target != 0 || last.nodes != 0 {
+			t.Errorf("burst %d: 4 h later target %d with %d nodes, want an empty pool", i, last.target, last.nodes)
+		}
+	}
+	tc, _ := s.TaskCounts("j")
+	if tc.TaskCounts.Succeeded != total {
+		t.Errorf("succeeded %d of %d tasks", tc.TaskCounts.Succeeded, total)
 	}
 }
