@@ -15,9 +15,9 @@ import (
 // small enough for a round to take about a second on a laptop.
 const (
 	engineTasks  = 200_000
-	durableTasks = 5_000
+	durableTasks = 2_000
 	localTasks   = 2_000
-	sshTasks     = 500
+	sshTasks     = 100
 )
 
 // Cases returns the standard benchmark cases by name, for `embatch bench`.
@@ -72,6 +72,7 @@ func Cases(dir string) map[string]Case {
 			},
 		},
 		"ssh": sshCase(dir, slots),
+		"sim": simCase(),
 	}
 }
 

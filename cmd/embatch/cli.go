@@ -46,6 +46,7 @@ type command struct {
 // "sim" and "bench" here.
 var commands = []command{
 	{name: "run", summary: "run job files on local nodes and report what happened", run: cmdRun, usage: runUsage},
+	{name: "sim", summary: "simulate a pool running a workload, in virtual time", run: cmdSim, usage: simUsage},
 	{name: "bench", summary: "measure embatch next to its baselines (ratios in one run)", run: cmdBench, usage: benchUsage},
 }
 
