@@ -108,7 +108,12 @@ func (x *execution) addOrResumeJob(ctx context.Context, j *plannedJob) (bool, er
 	}
 	x.added = append(x.added, j.Spec.ID)
 	if have.State != task.JobActive && have.State != task.JobDisabled {
-		return true, nil // it ended (or is ending): nothing to add
+		// It ended (or is ending), possibly while the account reopened and
+		// ran what was left: nothing to add.
+		if !x.opts.quiet {
+			x.logf("job %s: resumed from %s (the job is already %s)", j.Spec.ID, x.relative(accountDir(x.opts.dataDir)), have.State)
+		}
+		return true, nil
 	}
 	there := map[string]bool{}
 	for t, err := range x.acct.Tasks(ctx, j.Spec.ID, engine.TaskFilter{}) {
