@@ -60,6 +60,13 @@ type Config struct {
 	// HorizonS stops the run at this virtual time, in seconds; 0 means run
 	// until every task has completed or nothing more can happen.
 	HorizonS float64 `json:"horizon_s,omitempty"`
+	// AutoScaleFormula, when set, sizes the pool with an Azure autoscale
+	// formula evaluated in virtual time every AutoScaleIntervalS seconds
+	// (default 15 minutes), exactly as the engine would: the pool starts
+	// with the formula's targets, and Nodes + LowPriority is then only the
+	// largest pool a task may need (tasks wider than that are skipped).
+	AutoScaleFormula   string  `json:"autoscale_formula,omitempty"`
+	AutoScaleIntervalS float64 `json:"autoscale_interval_s,omitempty"`
 	// Check runs the invariant checkers during the run (slower); their
 	// findings are in Result.Violations.
 	Check bool `json:"check,omitempty"`
@@ -113,6 +120,15 @@ func (c *Config) check() (dists, error) {
 	if c.PriceDedicated < 0 || c.PriceLowPriority < 0 {
 		return d, fmt.Errorf("prices must be 0 or more")
 	}
+	if c.AutoScaleIntervalS < 0 {
+		return d, fmt.Errorf("autoscale interval = %v s: want 0 (the default, 15 minutes) or more", c.AutoScaleIntervalS)
+	}
+	if c.AutoScaleFormula != "" {
+		spec := c.poolSpec()
+		if err := spec.Validate(); err != nil {
+			return d, err
+		}
+	}
 	parse := func(field, spec, def string) (workload.Dist, error) {
 		if spec == "" {
 			spec = def
@@ -158,6 +174,14 @@ func (c *Config) poolSpec() pool.Spec {
 	}
 	if c.StartTaskTime != "" {
 		spec.StartTask = &pool.StartTask{CommandLine: "sim-start-task"}
+	}
+	if c.AutoScaleFormula != "" {
+		spec.TargetDedicatedNodes, spec.TargetLowPriorityNodes = 0, 0
+		spec.EnableAutoScale = true
+		spec.AutoScaleFormula = c.AutoScaleFormula
+		if c.AutoScaleIntervalS > 0 {
+			spec.AutoScaleEvaluationInterval = task.Ptr(task.Duration(time.Duration(c.AutoScaleIntervalS * float64(time.Second))))
+		}
 	}
 	return spec
 }

@@ -66,6 +66,10 @@ Pool and nodes:
                         and every node is replaced (default 0)
   --recovery-time SPEC  time a lost or preempted node stays down
                         (default `+sim.DefaultRecoveryTime+`)
+  --autoscale FILE      size the pool with the Azure autoscale formula in FILE,
+                        evaluated in virtual time as the engine would; --nodes
+                        is then only the widest pool a task may need
+  --autoscale-interval S  seconds between evaluations (default 900)
   --price-dedicated X   price per dedicated node-hour (default 1)
   --price-low-priority Y  price per low-priority node-hour (default 0.2)
 
@@ -106,6 +110,7 @@ type simFlags struct {
 	workers                       int
 	check, json, reproducible     bool
 	plot                          string
+	autoscale                     string // formula file
 }
 
 // listFlag collects a repeatable flag.
@@ -154,6 +159,8 @@ func parseSimFlags(env *cmdEnv, args []string) (*simFlags, int) {
 	fs.BoolVar(&o.json, "json", false, "")
 	fs.StringVar(&o.plot, "plot", "", "")
 	fs.BoolVar(&o.reproducible, "reproducible", false, "")
+	fs.StringVar(&o.autoscale, "autoscale", "", "")
+	fs.Float64Var(&c.AutoScaleIntervalS, "autoscale-interval", 0, "")
 	usage := func(err error) (*simFlags, int) {
 		fmt.Fprintf(env.Stderr, "embatch sim: %v\n\n", err)
 		fmt.Fprintln(env.Stderr, `Run "embatch sim -h" for the flags.`)
@@ -195,6 +202,13 @@ func parseSimFlags(env *cmdEnv, args []string) (*simFlags, int) {
 		return usage(fmt.Errorf("--shake = %v: want 0 or more", o.shake))
 	case o.workers < 1:
 		return usage(fmt.Errorf("--workers = %d: want 1 or more", o.workers))
+	}
+	if o.autoscale != "" {
+		src, err := os.ReadFile(o.autoscale)
+		if err != nil {
+			return usage(fmt.Errorf("--autoscale: %v", err))
+		}
+		c.AutoScaleFormula = string(src)
 	}
 	if o.plot != "" && !strings.HasSuffix(strings.ToLower(o.plot), ".svg") && !strings.HasSuffix(strings.ToLower(o.plot), ".png") {
 		return usage(fmt.Errorf("--plot %s: want a .svg or .png file", o.plot))
