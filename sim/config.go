@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/embatch/embatch/pool"
 	"github.com/embatch/embatch/sim/workload"
 	"github.com/embatch/embatch/task"
@@ -71,6 +73,10 @@ type Config struct {
 	// findings are in Result.Violations.
 	Check bool `json:"check,omitempty"`
 
+	// Tracer, if set, receives the run as OpenTelemetry spans with
+	// virtual timestamps (Epoch plus virtual time) and the engine's span
+	// names and attributes.
+	Tracer trace.Tracer `json:"-"`
 	// Series records utilization over time in Result.Series (for plots).
 	Series bool `json:"-"`
 	// Clock, if set, measures the run's wall time (Metrics.WallS and

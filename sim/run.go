@@ -61,6 +61,7 @@ type simulation struct {
 
 	acct  accounting
 	check *checker
+	spans *spans // nil unless Config.Tracer is set
 	hooks testHooks
 }
 
@@ -97,6 +98,7 @@ func run(cfg Config, w *workload.Workload, hooks testHooks) (*Result, error) {
 		rng:     Rand(cfg.Seed, StreamRun),
 		d:       d,
 		slots:   cfg.slots(),
+		spans:   newSpans(cfg.Tracer),
 		nodeIdx: make(map[string]int32),
 		tickAt:  -1,
 		hooks:   hooks,
@@ -125,6 +127,7 @@ func run(cfg Config, w *workload.Workload, hooks testHooks) (*Result, error) {
 		wallStart = cfg.Clock()
 	}
 	s.loop()
+	s.spans.end(s.k.now)
 	var wall time.Duration
 	if cfg.Clock != nil {
 		wall = cfg.Clock().Sub(wallStart)
@@ -219,6 +222,7 @@ func (s *simulation) handle(e event) {
 			s.check.capacityLost()
 		}
 		s.endAttempt(a)
+		s.spans.exited(s.k.now, e.id, code)
 		s.exiting = e.id
 		s.step(pool.AttemptExited{ID: e.id, Outcome: task.OutcomeExited, ExitCode: code})
 		s.exiting = 0
@@ -294,8 +298,10 @@ func (s *simulation) Action(now time.Duration, a pool.Action) {
 	case pool.ActReleaseNode:
 		s.release(now, a)
 	case pool.ActStartAttempt:
+		s.spans.started(now, workload.PoolID, a.Attempt)
 		s.start(now, a.Attempt)
 	case pool.ActKillAttempt:
+		s.spans.killed(now, a.Attempt.ID, a.Reason)
 		if s.check != nil {
 			s.check.kill(a)
 		}

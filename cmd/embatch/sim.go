@@ -320,6 +320,21 @@ func cmdSim(ctx context.Context, env *cmdEnv, args []string) int {
 	if !o.reproducible {
 		base.Clock = time.Now
 	}
+	// OTEL_TRACES_EXPORTER exports the simulated runs as spans with
+	// virtual timestamps, as `embatch run` exports live ones.
+	tel, err := setupTelemetry(ctx)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "embatch sim: telemetry: %v\n", err)
+		return exitUsage
+	}
+	defer func() {
+		if err := tel.close(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(env.Stderr, "embatch sim: telemetry: %v\n", err)
+		}
+	}()
+	if tel.tracerProvider != nil {
+		base.Tracer = tel.tracerProvider.Tracer("github.com/embatch/embatch/sim")
+	}
 	var params []sim.Param
 	for _, s := range o.sweeps {
 		p, err := sim.ParseSweep(s)

@@ -17,8 +17,10 @@ import (
 // telemetrySetup is the OpenTelemetry SDK the CLI configured from the
 // standard OTEL_* environment variables, and how to flush it.
 type telemetrySetup struct {
-	options  []engine.Option
-	shutdown []func(context.Context) error
+	options []engine.Option
+	// tracerProvider is the configured provider, nil when traces are off.
+	tracerProvider *sdktrace.TracerProvider
+	shutdown       []func(context.Context) error
 }
 
 // setupTelemetry configures traces and metrics from the environment, the
@@ -33,7 +35,7 @@ func setupTelemetry(ctx context.Context) (*telemetrySetup, error) {
 	if traces == "" && metrics == "" {
 		return ts, nil
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName("embatch")))
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName("embatch")))
 	if err != nil {
 		res = resource.Default()
 	}
@@ -49,6 +51,7 @@ func setupTelemetry(ctx context.Context) (*telemetrySetup, error) {
 		}
 		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 		ts.options = append(ts.options, engine.WithTracerProvider(tp))
+		ts.tracerProvider = tp
 		ts.shutdown = append(ts.shutdown, tp.Shutdown)
 	}
 	if metrics != "" && metrics != "none" {
