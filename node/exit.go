@@ -56,3 +56,28 @@ func SignalName(sig syscall.Signal) string {
 	}
 	return fmt.Sprintf("signal %d", int(sig))
 }
+
+// Failure builds a FailureInfo.
+func Failure(cat task.ErrorCategory, code, format string, args ...any) *task.FailureInfo {
+	return &task.FailureInfo{Category: cat, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ServerErrorResult is res for an attempt the backend itself could not
+// carry out (a node that is not up, a directory it cannot create): a
+// pre-processing outcome, exit code -1, servererror NodeStateUnusable.
+func ServerErrorResult(res Result, err error) Result {
+	res.Kind = task.OutcomePreProcessingError
+	res.ExitCode = -1
+	res.FailureInfo = Failure(task.ServerError, "NodeStateUnusable", "%v", err)
+	return res
+}
+
+// PreProcessingResult is res for an attempt whose command could not start
+// because of its own settings: code is task.FailureResourceFile or
+// task.FailureCommandNotFound, exit code -1.
+func PreProcessingResult(res Result, code string, err error) Result {
+	res.Kind = task.OutcomePreProcessingError
+	res.ExitCode = -1
+	res.FailureInfo = Failure(task.UserError, code, "%v", err)
+	return res
+}

@@ -13,29 +13,6 @@ import (
 	"github.com/embatch/embatch/task"
 )
 
-// failure builds a FailureInfo.
-func failure(cat task.ErrorCategory, code, format string, args ...any) *task.FailureInfo {
-	return &task.FailureInfo{Category: cat, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// serverError is the result of an attempt the backend itself could not
-// carry out (a node that is not up, a directory it cannot create).
-func serverError(res node.Result, err error) node.Result {
-	res.Kind = task.OutcomePreProcessingError
-	res.ExitCode = -1
-	res.FailureInfo = failure(task.ServerError, "NodeStateUnusable", "%v", err)
-	return res
-}
-
-// preProcessingError is the result of an attempt whose command could not
-// start: code is task.FailureResourceFile or task.FailureCommandNotFound.
-func preProcessingError(res node.Result, code string, err error) node.Result {
-	res.Kind = task.OutcomePreProcessingError
-	res.ExitCode = -1
-	res.FailureInfo = failure(task.UserError, code, "%v", err)
-	return res
-}
-
 // terminated is the result of an attempt terminated before its command
 // ran: exit code -1, failure TaskEnded.
 func terminated(ctx context.Context, res node.Result) node.Result {
@@ -56,14 +33,14 @@ func (b *Backend) run(ctx context.Context, a *node.Attempt) node.Result {
 func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, res node.Result) node.Result {
 	nodes, err := b.attemptNodes(a)
 	if err != nil {
-		return serverError(res, err)
+		return node.ServerErrorResult(res, err)
 	}
 	primary := nodes[0]
 	taskDir := primary.layout.AttemptDir(a)
 	res.TaskRootDirectory = taskDir
 	wd := node.WorkingDir(taskDir)
 	if err := os.MkdirAll(wd, 0o755); err != nil {
-		return serverError(res, err)
+		return node.ServerErrorResult(res, err)
 	}
 
 	// A multi-instance task's own resource files go to the primary only,
@@ -72,7 +49,7 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, res node.Resu
 		if ctx.Err() != nil {
 			return terminated(ctx, res)
 		}
-		return preProcessingError(res, task.FailureResourceFile, err)
+		return node.PreProcessingResult(res, task.FailureResourceFile, err)
 	}
 	if a.MultiInstance() {
 		if failed, ok := b.coordinate(ctx, a, nodes, res); !ok {
@@ -87,10 +64,10 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, res node.Resu
 		env:    b.environ(a, primary),
 	})
 	if err != nil {
-		return serverError(res, err)
+		return node.ServerErrorResult(res, err)
 	}
 	if e.notRun != nil {
-		return preProcessingError(res, task.FailureCommandNotFound, e.notRun)
+		return node.PreProcessingResult(res, task.FailureCommandNotFound, e.notRun)
 	}
 	res.Kind = task.OutcomeExited
 	res.ExitCode = e.code
@@ -99,7 +76,7 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, res node.Resu
 		if err := b.uploadOutputFiles(ctx, a.OutputFiles, taskDir, wd, e.code); err != nil {
 			res.Kind = task.OutcomeFileUploadError
 			if res.FailureInfo == nil { // a termination says more than an upload error
-				res.FailureInfo = failure(task.UserError, task.FailureFileUpload, "%v", err)
+				res.FailureInfo = node.Failure(task.UserError, task.FailureFileUpload, "%v", err)
 			}
 		}
 	}
@@ -198,13 +175,13 @@ func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, n *localNode
 	taskDir := n.layout.AttemptDir(a)
 	wd := node.WorkingDir(taskDir)
 	if err := os.MkdirAll(wd, 0o755); err != nil {
-		return serverError(res, fmt.Errorf("node %s: %w", id, err)), false
+		return node.ServerErrorResult(res, fmt.Errorf("node %s: %w", id, err)), false
 	}
 	if err := b.fetchResourceFiles(ctx, taskDir, "commonResourceFiles", a.CommonResourceFiles); err != nil {
 		if ctx.Err() != nil {
 			return terminated(ctx, res), false
 		}
-		return preProcessingError(res, task.FailureResourceFile, fmt.Errorf("node %s: %w", id, err)), false
+		return node.PreProcessingResult(res, task.FailureResourceFile, fmt.Errorf("node %s: %w", id, err)), false
 	}
 	if a.CoordinationCommandLine == "" {
 		return res, true
@@ -218,9 +195,9 @@ func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, n *localNode
 	})
 	switch {
 	case err != nil:
-		return serverError(res, fmt.Errorf("node %s: %w", id, err)), false
+		return node.ServerErrorResult(res, fmt.Errorf("node %s: %w", id, err)), false
 	case e.notRun != nil:
-		return preProcessingError(res, task.FailureCommandNotFound, fmt.Errorf("coordination command on node %s: %w", id, e.notRun)), false
+		return node.PreProcessingResult(res, task.FailureCommandNotFound, fmt.Errorf("coordination command on node %s: %w", id, e.notRun)), false
 	case e.code == 0 && !e.terminated:
 		return res, true
 	}
@@ -229,7 +206,7 @@ func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, n *localNode
 	if fi := exitFailure(e); fi != nil && e.terminated {
 		res.FailureInfo = fi
 	} else {
-		res.FailureInfo = failure(task.UserError, task.FailureMultiInstanceFailure,
+		res.FailureInfo = node.Failure(task.UserError, task.FailureMultiInstanceFailure,
 			"the coordination command on node %s exited with code %d", id, e.code)
 		if fi != nil {
 			res.FailureInfo.Message += " (" + fi.Message + ")"

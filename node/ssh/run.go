@@ -43,7 +43,7 @@ func (b *Backend) Start(ctx context.Context, a *node.Attempt, done func(node.Res
 	if closed {
 		now := time.Now()
 		go done(node.Result{Kind: task.OutcomePreProcessingError, ExitCode: -1, StartTime: now, EndTime: now,
-			FailureInfo: failure(task.ServerError, "NodeStateUnusable", "%v", errClosed)})
+			FailureInfo: node.Failure(task.ServerError, "NodeStateUnusable", "%v", errClosed)})
 		return
 	}
 	go func() {
@@ -115,30 +115,7 @@ func enterFailed(res node.Result, a *node.Attempt, err error) node.Result {
 	if errors.As(err, &le) {
 		return lostResult(res, a, le)
 	}
-	return serverError(res, err)
-}
-
-// failure builds a FailureInfo.
-func failure(cat task.ErrorCategory, code, format string, args ...any) *task.FailureInfo {
-	return &task.FailureInfo{Category: cat, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// serverError is the result of an attempt the backend itself could not
-// carry out.
-func serverError(res node.Result, err error) node.Result {
-	res.Kind = task.OutcomePreProcessingError
-	res.ExitCode = -1
-	res.FailureInfo = failure(task.ServerError, "NodeStateUnusable", "%v", err)
-	return res
-}
-
-// preProcessingError is the result of an attempt whose command could not
-// start because of its own settings.
-func preProcessingError(res node.Result, code string, err error) node.Result {
-	res.Kind = task.OutcomePreProcessingError
-	res.ExitCode = -1
-	res.FailureInfo = failure(task.UserError, code, "%v", err)
-	return res
+	return node.ServerErrorResult(res, err)
 }
 
 // terminated is the result of an attempt terminated before its command
@@ -160,9 +137,9 @@ func lostResult(res node.Result, a *node.Attempt, le *lostError) node.Result {
 	res.Kind = task.OutcomeExited
 	res.ExitCode = -1
 	if le.nodeID == a.NodeID {
-		res.FailureInfo = failure(task.ServerError, task.FailureNodeLost, "%v", le)
+		res.FailureInfo = node.Failure(task.ServerError, task.FailureNodeLost, "%v", le)
 	} else {
-		res.FailureInfo = failure(task.ServerError, task.FailureMultiInstanceFailure, "instance %v", le)
+		res.FailureInfo = node.Failure(task.ServerError, task.FailureMultiInstanceFailure, "instance %v", le)
 	}
 	return res
 }
@@ -198,7 +175,7 @@ func fail(ctx context.Context, res node.Result, a *node.Attempt, t *target, err 
 func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, ts []*target, res node.Result) node.Result {
 	for i, e := range a.Env {
 		if !isShellName(e.Name) {
-			return preProcessingError(res, FailureEnvironmentName, fmt.Errorf(
+			return node.PreProcessingResult(res, FailureEnvironmentName, fmt.Errorf(
 				"environmentSettings[%d]: name %q cannot be exported by the shell on an SSH node; use letters, digits and '_', not starting with a digit", i, e.Name))
 		}
 	}
@@ -207,7 +184,7 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, ts []*target,
 	res.TaskRootDirectory = taskDir
 	wd := node.WorkingDir(taskDir)
 	resourceError := func(res node.Result, err error) node.Result {
-		return preProcessingError(res, task.FailureResourceFile, err)
+		return node.PreProcessingResult(res, task.FailureResourceFile, err)
 	}
 	// A multi-instance task's own resource files go to the primary only,
 	// before the coordination phase so that its command can use them too.
@@ -228,10 +205,10 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, ts []*target,
 		stderr: path.Join(taskDir, node.StderrFile),
 	})
 	if err != nil {
-		return fail(ctx, res, a, primary, err, serverError)
+		return fail(ctx, res, a, primary, err, node.ServerErrorResult)
 	}
 	if e.notRun != nil {
-		return preProcessingError(res, task.FailureCommandNotFound, e.notRun)
+		return node.PreProcessingResult(res, task.FailureCommandNotFound, e.notRun)
 	}
 	if le := lostOf(ctx, primary, nil); le != nil && !e.ran {
 		return lostResult(res, a, le)
@@ -246,7 +223,7 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, ts []*target,
 			}
 			res.Kind = task.OutcomeFileUploadError
 			if res.FailureInfo == nil { // a termination says more than an upload error
-				res.FailureInfo = failure(task.UserError, task.FailureFileUpload, "%v", err)
+				res.FailureInfo = node.Failure(task.UserError, task.FailureFileUpload, "%v", err)
 			}
 		}
 	}
@@ -293,7 +270,7 @@ func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, t *target, r
 	if len(a.CommonResourceFiles) > 0 {
 		if err := b.fetchResourceFiles(ctx, t.conn, taskDir, "commonResourceFiles", a.CommonResourceFiles); err != nil {
 			return fail(ctx, res, a, t, err, func(res node.Result, err error) node.Result {
-				return preProcessingError(res, task.FailureResourceFile, fmt.Errorf("node %s: %w", t.nodeID, err))
+				return node.PreProcessingResult(res, task.FailureResourceFile, fmt.Errorf("node %s: %w", t.nodeID, err))
 			}), false
 		}
 	}
@@ -310,10 +287,10 @@ func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, t *target, r
 	switch {
 	case err != nil:
 		return fail(ctx, res, a, t, err, func(res node.Result, err error) node.Result {
-			return serverError(res, fmt.Errorf("node %s: %w", id, err))
+			return node.ServerErrorResult(res, fmt.Errorf("node %s: %w", id, err))
 		}), false
 	case e.notRun != nil:
-		return preProcessingError(res, task.FailureCommandNotFound, fmt.Errorf("coordination command on node %s: %w", id, e.notRun)), false
+		return node.PreProcessingResult(res, task.FailureCommandNotFound, fmt.Errorf("coordination command on node %s: %w", id, e.notRun)), false
 	case e.code == 0 && !e.terminated:
 		return res, true
 	}
@@ -325,7 +302,7 @@ func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, t *target, r
 	if fi := node.ExitFailure(e.terminated, e.cause, e.signal); fi != nil && e.terminated {
 		res.FailureInfo = fi
 	} else {
-		res.FailureInfo = failure(task.UserError, task.FailureMultiInstanceFailure,
+		res.FailureInfo = node.Failure(task.UserError, task.FailureMultiInstanceFailure,
 			"the coordination command on node %s exited with code %d", id, e.code)
 		if fi != nil {
 			res.FailureInfo.Message += " (" + fi.Message + ")"
