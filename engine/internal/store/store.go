@@ -134,7 +134,7 @@ type Store struct {
 // request is one Commit waiting for the writer.
 type request struct {
 	b    *Batch
-	done chan error
+	done chan<- error
 }
 
 // Open opens (creating if needed) the data directory dir. It fails with
@@ -154,7 +154,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := removeEmptyMemtables(dir); err != nil {
+	if err := removeEmptyLogs(dir); err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -188,18 +188,21 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// removeEmptyMemtables deletes zero-length memtable logs (*.mem). Badger
-// creates a memtable's log file and only then sizes it; a process killed in
-// between leaves an empty file that holds no data, and Badger refuses to
-// reopen the directory because of it ("while opening fid: N err: Create a
-// new file"). An empty log has no entries, so removing it loses nothing.
-func removeEmptyMemtables(dir string) error {
+// removeEmptyLogs deletes zero-length memtable logs (*.mem) and value logs
+// (*.vlog). Badger creates such a log file and only then sizes it and
+// writes its header; a process killed in between leaves an empty file that
+// holds no data, and Badger refuses to reopen the directory because of it
+// ("while opening fid: N err: Create a new file" for a memtable, "Open
+// existing file: ...vlog err: Create a new file" for a value log; the
+// crash test found both). An empty log has no entries, so removing it
+// loses nothing.
+func removeEmptyLogs(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("store: data directory: %w", err)
 	}
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".mem") {
+		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".mem") || strings.HasSuffix(e.Name(), ".vlog")) {
 			continue
 		}
 		info, err := e.Info()
@@ -207,7 +210,7 @@ func removeEmptyMemtables(dir string) error {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-			return fmt.Errorf("store: removing the empty memtable log %s: %w", e.Name(), err)
+			return fmt.Errorf("store: removing the empty log %s: %w", e.Name(), err)
 		}
 	}
 	return nil
@@ -323,6 +326,31 @@ func (s *Store) Commit(b *Batch) error {
 	if b.Len() == 0 {
 		return s.Err()
 	}
+	done := make(chan error, 1)
+	if err := s.submit(&request{b: b, done: done}); err != nil {
+		return err
+	}
+	return s.wait(done)
+}
+
+// CommitAsync queues b for the writer and returns at once; the result
+// (nil once b is durable) is sent on done, which must have room for it:
+// the writer never blocks on it. Batches queued by one goroutine are
+// written, and their results sent, in the order they were queued. b must
+// not be changed until its result arrives. An empty batch is not queued:
+// its result (the store's error, or nil) is sent at once.
+func (s *Store) CommitAsync(b *Batch, done chan<- error) {
+	if b.Len() == 0 {
+		done <- s.Err()
+		return
+	}
+	if err := s.submit(&request{b: b, done: done}); err != nil {
+		done <- err
+	}
+}
+
+// submit hands r to the writer, unless the store is failed or closed.
+func (s *Store) submit(r *request) error {
 	s.mu.Lock()
 	closed, failed := s.closed, s.failed
 	s.mu.Unlock()
@@ -332,19 +360,23 @@ func (s *Store) Commit(b *Batch) error {
 	case closed:
 		return ErrClosed
 	}
-	r := &request{b: b, done: make(chan error, 1)}
 	select {
 	case s.reqs <- r:
+		return nil
 	case <-s.quit:
 		return ErrClosed
 	}
+}
+
+// wait waits for the writer's answer on done (made by Commit).
+func (s *Store) wait(done <-chan error) error {
 	select {
-	case err := <-r.done:
+	case err := <-done:
 		return err
 	case <-s.done:
 		// The writer answers every request it took before it stops.
 		select {
-		case err := <-r.done:
+		case err := <-done:
 			return err
 		default:
 			return ErrClosed
@@ -362,7 +394,16 @@ func (s *Store) writer() {
 		case r := <-s.reqs:
 			group = append(group[:0], r)
 		case <-s.quit:
-			return
+			// Answer what is still queued, so that no CommitAsync
+			// caller waits forever.
+			for {
+				select {
+				case r := <-s.reqs:
+					r.done <- ErrClosed
+				default:
+					return
+				}
+			}
 		}
 	more:
 		for {

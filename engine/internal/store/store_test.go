@@ -305,30 +305,51 @@ func TestLargeBatch(t *testing.T) {
 	}
 }
 
-// TestReopenAfterKillBetweenMemtableCreateAndSize: a process killed right
-// after Badger created a memtable log and before it sized it leaves an
-// empty *.mem file; the directory must still open, with its data.
-func TestReopenAfterKillBetweenMemtableCreateAndSize(t *testing.T) {
+// TestReopenAfterKillBetweenLogCreateAndSize: a process killed right
+// after Badger created a memtable log or a value log and before it sized
+// it leaves an empty *.mem or *.vlog file; the directory must still open,
+// with its data.
+func TestReopenAfterKillBetweenLogCreateAndSize(t *testing.T) {
+	for _, name := range []string{"00042.mem", "000002.vlog"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{})
+			must(t, err)
+			must(t, s.Commit(fill(t, 3)))
+			must(t, s.Close())
+			if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err = Open(dir, Options{})
+			if err != nil {
+				t.Fatalf("reopen with an empty %s: %v", name, err)
+			}
+			defer s.Close()
+			st, err := s.Load()
+			must(t, err)
+			n := 0
+			for _, p := range st.Pools {
+				n += len(p.Tasks)
+			}
+			if n != 6 {
+				t.Errorf("%d tasks after reopen, want the 6 written before", n)
+			}
+		})
+	}
+}
+
+// TestOpenAfterKillDuringFirstOpen: a process killed while Badger created
+// a new directory's first value log leaves it empty; opening again must
+// work.
+func TestOpenAfterKillDuringFirstOpen(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	must(t, err)
-	must(t, s.Commit(fill(t, 3)))
-	must(t, s.Close())
-	if err := os.WriteFile(filepath.Join(dir, "00042.mem"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "000001.vlog"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(dir, Options{})
+	s, err := Open(dir, Options{})
 	if err != nil {
-		t.Fatalf("reopen with an empty memtable log: %v", err)
+		t.Fatalf("open with an empty first value log: %v", err)
 	}
-	defer s.Close()
-	st, err := s.Load()
-	must(t, err)
-	n := 0
-	for _, p := range st.Pools {
-		n += len(p.Tasks)
-	}
-	if n != 6 {
-		t.Errorf("%d tasks after reopen, want the 6 written before", n)
-	}
+	must(t, s.Commit(fill(t, 1)))
+	must(t, s.Close())
 }
