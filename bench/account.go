@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/embatch/embatch/engine"
@@ -24,12 +25,59 @@ type AccountResult struct {
 // DurableResult is what EngineNoopOpts measured.
 type DurableResult = AccountResult
 
+// addAdders is how many collections runAccount adds at once, as Azure's
+// guide to submitting many tasks advises (learn.microsoft.com/azure/batch/
+// large-number-tasks: add collections of 100 in parallel). A durable
+// AddTasks returns only once its collection is durable, so one caller
+// adding collections one after another waits a sync per collection, while
+// concurrent callers share syncs (group commit).
+const addAdders = 8
+
+// addConcurrently adds tasks to job in collections of batch tasks, with up
+// to addAdders collections in flight, and returns the first error.
+func addConcurrently(ctx context.Context, acct *engine.Account, job string, tasks []task.TaskSpec, batch int) error {
+	next := make(chan []task.TaskSpec)
+	errs := make(chan error, addAdders)
+	var wg sync.WaitGroup
+	for range addAdders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				if err := acct.AddTasks(ctx, job, c); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var err error
+feed:
+	for from := 0; from < len(tasks); from += batch {
+		select {
+		case next <- tasks[from:min(from+batch, len(tasks))]:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errs:
+		default:
+		}
+	}
+	return err
+}
+
 // runAccount runs tasks through a whole account made with opts: one pool
 // "bench" of one node with slots slots on the backend newBackend makes
 // (registered as backend), one job, the tasks added in collections of at
-// most batch tasks (all at once when batch < 1). It returns the wall time
-// from the first AddTasks until every task has completed, with the store's
-// counters over that time, and fails unless every task succeeded.
+// most batch tasks, addAdders at a time (all at once when batch < 1). It
+// returns the wall time from the first AddTasks until every task has
+// completed, with the store's counters over that time, and fails unless
+// every task succeeded.
 func runAccount(ctx context.Context, backend string, newBackend func(pool.Spec) (node.Backend, error), tasks []task.TaskSpec, slots, batch int, opts ...engine.Option) (AccountResult, error) {
 	opts = append([]engine.Option{engine.WithBackend(backend, newBackend)}, opts...)
 	acct, err := engine.New(opts...)
@@ -52,10 +100,8 @@ func runAccount(ctx context.Context, backend string, newBackend func(pool.Spec) 
 	}
 	before := acct.StoreStats()
 	start := time.Now()
-	for from := 0; from < len(tasks); from += batch {
-		if err := acct.AddTasks(ctx, job, tasks[from:min(from+batch, len(tasks))]); err != nil {
-			return AccountResult{}, err
-		}
+	if err := addConcurrently(ctx, acct, job, tasks, batch); err != nil {
+		return AccountResult{}, err
 	}
 	if _, err := acct.WaitJob(ctx, job); err != nil {
 		return AccountResult{}, err

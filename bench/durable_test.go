@@ -28,6 +28,8 @@ func BenchmarkDurable(b *testing.B) {
 		{"durable", true, benchSlots},
 		// More slots: more task exits per round, so more per sync.
 		{"durable-64slots", true, 64},
+		{"memory-256slots", false, 256},
+		{"durable-256slots", true, 256},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

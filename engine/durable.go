@@ -18,11 +18,14 @@ import (
 //   - every call that changes the account (CreatePool, AddJob, AddTasks,
 //     TerminateJob, ...) returns only once its change is durable;
 //   - in durable mode every change to a pool's core happens in its owner
-//     loop's round, and the round writes the records its changes name
-//     (read from the core) and waits for them to be durable before it
-//     performs any action, wakes any waiter or publishes any event: a task
-//     result is durable before anyone is told about it, and a task's
-//     running state is durable before it starts;
+//     loop's round; the round hands the records its changes name (read
+//     from the core) to the store, and the loop performs the round's
+//     actions, answers its callers and publishes its events only once
+//     they are durable: a task result is durable before anyone is told
+//     about it, and a task's running state is durable before it starts;
+//   - the loop is pipelined: while a round's commit is in flight it steps
+//     the next ones (up to maxInFlight) and finishes them in order; readers
+//     wait until the state they read is durable (runner.waitDurable);
 //   - the store's single writer commits the rounds of all pools together,
 //     with one sync per group (group commit);
 //   - New reopens the directory and restores every pool (pool.Restore):
@@ -66,6 +69,12 @@ func WithTaskRetention(d time.Duration) Option {
 // withStoreOptions tunes the store; tests use it to inject faults.
 func withStoreOptions(so store.Options) Option {
 	return optionFunc(func(o *options) { o.storeOpts = so })
+}
+
+// withDurableWaitHook makes readers call f when they start waiting for a
+// round to be durable; tests use it.
+func withDurableWaitHook(f func()) Option {
+	return optionFunc(func(o *options) { o.onDurableWait = f })
 }
 
 // compactEvery is how often each pool sweeps expired completed tasks.
@@ -179,20 +188,18 @@ type changeKey struct {
 	job, sub string
 }
 
-// persist writes the records named by a round's changes, read from the
-// core (the last state is what counts, so each record is written once),
-// and waits until they are durable. deleted says the pool is gone: then
-// the pool, its nodes and its jobs are deleted instead.
-func (r *runner) persist(changes []pool.Change, deleted bool) error {
-	b := &r.batch
-	b.Reset()
+// encode puts into b the records named by a round's changes, read from
+// the core (the last state is what counts, so each record is written
+// once). deleted says the pool is gone: then the pool, its nodes and its
+// jobs are deleted instead.
+func (r *runner) encode(b *store.Batch, changes []pool.Change, deleted bool) error {
 	if deleted {
 		var jobs []string
 		for _, j := range r.core.Jobs() {
 			jobs = append(jobs, j.ID)
 		}
 		b.DeletePool(r.id, jobs)
-		return r.store.Commit(b)
+		return nil
 	}
 	if r.seen == nil {
 		r.seen = make(map[changeKey]struct{})
@@ -235,16 +242,7 @@ func (r *runner) persist(changes []pool.Change, deleted bool) error {
 			return err
 		}
 	}
-	return r.commit(b)
-}
-
-// commit makes b durable and records how long that took and how big it
-// was (embatch.store.commit.*).
-func (r *runner) commit(b *store.Batch) error {
-	start := time.Now()
-	err := r.store.Commit(b)
-	r.tel.committed(time.Since(start), b.Len())
-	return err
+	return nil
 }
 
 // Compact compacts completed tasks whose retention time has passed (see

@@ -80,3 +80,68 @@ func TestStoreFailureStopsAccount(t *testing.T) {
 		t.Fatalf("first task after reopen: %v %v", tk.State, err)
 	}
 }
+
+// TestReadsWaitForDurability: the owner loop steps its next round while
+// the previous one's commit is in flight, so the core may hold changes
+// that are not durable yet; a reader must not see them. Here a read of a
+// task whose AddTasks is still syncing waits, and when that sync fails it
+// gets ErrStoreFailed, never the task that a crash would have lost.
+func TestReadsWaitForDurability(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var armed atomic.Bool
+	syncing := make(chan struct{})
+	release := make(chan error)
+	waiting := make(chan struct{}, 16)
+	acct, err := New(WithDataDir(t.TempDir()),
+		WithBackend("inprocess", func(pool.Spec) (node.Backend, error) {
+			b := inprocess.New()
+			return b, b.Register("ok", func(context.Context, *inprocess.Task) error { return nil })
+		}),
+		withStoreOptions(store.Options{BeforeSync: func() error {
+			if !armed.Load() {
+				return nil
+			}
+			syncing <- struct{}{}
+			return <-release
+		}}),
+		withDurableWaitHook(func() { waiting <- struct{}{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acct.Close()
+	if err := acct.CreatePool(ctx, pool.Spec{ID: "p", TargetDedicatedNodes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.WaitPoolSteady(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.AddJob(ctx, task.JobSpec{ID: "j", PoolInfo: task.PoolInformation{PoolID: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	added := make(chan error, 1)
+	go func() { added <- acct.AddTask(ctx, "j", task.TaskSpec{ID: "t", CommandLine: "ok"}) }()
+	<-syncing // the round holding the new task is being synced
+	type result struct {
+		tk  task.Task
+		err error
+	}
+	read := make(chan result, 1)
+	go func() {
+		tk, err := acct.GetTask(ctx, "j", "t")
+		read <- result{tk, err}
+	}()
+	select {
+	case <-waiting:
+	case res := <-read:
+		t.Fatalf("GetTask returned %+v, %v while the task's round was not durable", res.tk.State, res.err)
+	}
+	release <- unix.EIO
+	if res := <-read; !errors.Is(res.err, ErrStoreFailed) {
+		t.Errorf("GetTask after the failed sync: %v, %v; want ErrStoreFailed", res.tk.State, res.err)
+	}
+	if err := <-added; !errors.Is(err, ErrStoreFailed) {
+		t.Errorf("AddTask with the failed sync: %v, want ErrStoreFailed", err)
+	}
+}

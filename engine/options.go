@@ -44,6 +44,9 @@ type options struct {
 	retention time.Duration
 	// storeOpts tune the store (tests inject faults through them).
 	storeOpts store.Options
+	// onDurableWait, if set, runs when a reader starts waiting for a
+	// round to be durable (tests use it to know a reader is blocked).
+	onDurableWait func()
 }
 
 // WithBackend registers the backend factory for pools whose spec says

@@ -26,6 +26,11 @@ type runner struct {
 	mu      sync.Mutex
 	core    *pool.Scheduler
 	changed chan struct{} // closed and replaced after each round with changes
+	// appliedSeq counts the rounds (durable mode) whose records went to
+	// the store, durableSeq those that are durable; durableCh is closed
+	// and replaced whenever durableSeq grows. Guarded by mu.
+	appliedSeq, durableSeq uint64
+	durableCh              chan struct{}
 
 	inboxMu sync.Mutex
 	inbox   []pool.Event
@@ -41,23 +46,24 @@ type runner struct {
 	cancels map[uint64]context.CancelFunc
 	ctx     context.Context
 	cancel  context.CancelFunc
-	actions []pool.Action
-	events  []Event
 	spare   []pool.Event
 
 	// store is the account's store; nil in memory mode.
 	store *store.Store
+	// commits receives the store's answers for the rounds in flight, in
+	// order (durable mode).
+	commits chan error
 	// owned by the loop goroutine, like the fields above
-	spareReqs   []*stepReq
-	removeDirs  []pool.Change
-	batch       store.Batch
-	seen        map[changeKey]struct{}
-	lastCompact time.Time
+	inflight     []*pendingRound
+	sparePending []*pendingRound
+	spareBatches []*store.Batch
+	seen         map[changeKey]struct{}
+	lastCompact  time.Time
 	// mayCompact: the pool has (had) completed tasks, so the retention
 	// sweep has work; an idle pool does not wake up for it.
 	mayCompact bool
-	// gone is set once the pool's deletion is durable: the loop does
-	// nothing more.
+	// gone is set once a round deleted the pool: the loop does nothing
+	// more.
 	gone bool
 }
 
@@ -80,6 +86,8 @@ func newRunner(a *Account, core *pool.Scheduler, b node.Backend) *runner {
 		backend:      b,
 		core:         core,
 		changed:      make(chan struct{}),
+		durableCh:    make(chan struct{}),
+		commits:      make(chan error, maxInFlight),
 		kick:         make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
@@ -154,21 +162,32 @@ func (r *runner) stepDurable(ev pool.Event) error {
 	}
 }
 
-// read runs f with the core locked.
+// read runs f with the core locked. In durable mode it returns only once
+// the state f saw is durable, so that nobody reads what a crash could
+// undo.
 func (r *runner) read(f func(c *pool.Scheduler) error) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return f(r.core)
+	err := f(r.core)
+	seq := r.appliedSeq
+	r.mu.Unlock()
+	if derr := r.waitDurable(seq); derr != nil {
+		return derr
+	}
+	return err
 }
 
-// waitFor blocks until cond (checked with the core locked) is true.
+// waitFor blocks until cond (checked with the core locked) is true, and,
+// in durable mode, the state it saw is durable.
 func (r *runner) waitFor(ctx context.Context, cond func(c *pool.Scheduler) (bool, error)) error {
 	for {
 		r.mu.Lock()
 		ok, err := cond(r.core)
-		ch := r.changed
+		ch, seq := r.changed, r.appliedSeq
 		r.mu.Unlock()
 		if err != nil || ok {
+			if derr := r.waitDurable(seq); derr != nil {
+				return derr
+			}
 			return err
 		}
 		select {
@@ -183,38 +202,134 @@ func (r *runner) waitFor(ctx context.Context, cond func(c *pool.Scheduler) (bool
 	}
 }
 
+// waitDurable returns once the rounds up to seq (counted by appliedSeq)
+// are durable; at once in memory mode. A round takes about one sync.
+func (r *runner) waitDurable(seq uint64) error {
+	if r.store == nil {
+		return nil
+	}
+	for {
+		r.mu.Lock()
+		ok, ch := r.durableSeq >= seq, r.durableCh
+		r.mu.Unlock()
+		if ok {
+			return nil
+		}
+		if h := r.acct.opts.onDurableWait; h != nil {
+			h()
+		}
+		select {
+		case <-ch:
+		case <-r.acct.failed.ch:
+			return r.acct.failed.get()
+		case <-r.done:
+			// The loop finishes every round in flight before it stops.
+			r.mu.Lock()
+			ok = r.durableSeq >= seq
+			r.mu.Unlock()
+			if ok {
+				return nil
+			}
+			return ErrAccountClosed
+		}
+	}
+}
+
+// maxInFlight bounds the rounds of a durable pool waiting for their
+// commits; beyond it the loop waits for the oldest before it starts
+// another round.
+const maxInFlight = 8
+
+// pendingRound is what a round leaves to do once its changes are durable:
+// answer callers, perform actions, publish events. In memory mode it is
+// finished at once; in durable mode when its commit (and every earlier
+// round's) is durable, so that nobody learns of a change a crash could
+// undo, and a task's running state is durable before it starts.
+type pendingRound struct {
+	now  time.Time
+	reqs []*stepReq
+	// err answers reqs that have no error of their own (the pool was
+	// deleted, the account stopped).
+	err        error
+	actions    []pool.Action
+	events     []Event
+	removeDirs []pool.Change
+	// deleted: the round deleted the pool.
+	deleted bool
+	// batch holds the round's records, being committed; nil when the
+	// round wrote nothing.
+	batch *store.Batch
+	// seq is the round's number among rounds that wrote (appliedSeq).
+	seq uint64
+	// submitted is when the batch went to the store (for telemetry).
+	submitted time.Time
+}
+
+// loop is the pool's owner goroutine. In durable mode it pipelines:
+// while one round's commit is in flight it already steps the next, up to
+// maxInFlight rounds, and finishes them in order as their commits land.
 func (r *runner) loop() {
 	defer close(r.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	due := false // a round is wanted
 	for {
+		if due && len(r.inflight) < maxInFlight {
+			due = false
+			r.round(timer)
+		}
+		var commits chan error
+		if len(r.inflight) > 0 {
+			commits = r.commits
+		}
 		select {
 		case <-r.kick:
+			due = true
 		case <-timer.C:
+			due = true
+		case err := <-commits:
+			r.finishCommitted(err, true)
 		case <-r.stop:
+			for len(r.inflight) > 0 {
+				r.finishCommitted(<-r.commits, false)
+			}
 			r.shutdown()
 			return
 		}
-		r.round(timer)
+	}
+}
+
+// finishCommitted finishes the oldest round in flight, whose commit
+// returned err, and the rounds after it that wrote nothing. perform is
+// false when the pool is stopping: the rounds' callers are answered and
+// events published, but nothing new is started.
+func (r *runner) finishCommitted(err error, perform bool) {
+	p := r.inflight[0]
+	r.inflight = r.inflight[1:]
+	r.tel.committed(time.Since(p.submitted), p.batch.Len())
+	r.finish(p, err, perform)
+	for len(r.inflight) > 0 && r.inflight[0].batch == nil {
+		p := r.inflight[0]
+		r.inflight = r.inflight[1:]
+		r.finish(p, nil, perform)
 	}
 }
 
 // round handles everything pending: inbox events, user events (durable
-// mode), due timers, the retention sweep, the core's Ready. In durable
-// mode the round's changes are durable before the lock is released, and
-// actions are performed, callers answered and events published only then,
-// outside the lock: nobody learns of a change that is not durable.
+// mode), due timers, the retention sweep, the core's Ready. It steps the
+// core under the lock; in durable mode it hands the round's records to
+// the store and leaves the rest (answers, actions, events) to finish once
+// they are durable.
 func (r *runner) round(timer *time.Timer) {
 	r.inboxMu.Lock()
 	evs, reqs := r.inbox, r.reqs
-	r.inbox, r.reqs = r.spare[:0], r.spareReqs[:0]
+	r.inbox, r.reqs = r.spare[:0], nil
 	r.inboxMu.Unlock()
 	defer func() {
 		clear(evs)
 		r.spare = evs
-		clear(reqs)
-		r.spareReqs = reqs
 	}()
+	p := r.newPending(reqs)
 
 	r.mu.Lock()
 	if err := r.acct.failed.get(); err != nil || r.gone {
@@ -223,10 +338,12 @@ func (r *runner) round(timer *time.Timer) {
 		if err == nil {
 			err = task.Errorf(task.CodePoolNotFound, "poolId", r.id, "the pool was deleted")
 		}
-		answer(reqs, err)
+		p.err = err
+		r.queue(p)
 		return
 	}
 	now := r.acct.opts.clock()
+	p.now = now
 	for _, ev := range evs {
 		_ = r.core.Step(now, ev) // backend reports are never rejected
 		if e, ok := ev.(pool.AttemptExited); ok {
@@ -250,31 +367,38 @@ func (r *runner) round(timer *time.Timer) {
 		_ = r.core.Step(now, pool.Tick{})
 	}
 	rd := r.core.Ready()
-	deleted := r.core.Deleted()
+	p.deleted = r.core.Deleted()
 	if r.store != nil {
-		if err := r.persist(rd.Changes, deleted); err != nil {
+		b := r.newBatch()
+		if err := r.encode(b, rd.Changes, p.deleted); err != nil {
 			r.acct.failed.set(err)
 			r.core.Advance(rd)
 			r.mu.Unlock()
-			answer(reqs, err)
+			r.spareBatches = append(r.spareBatches, b)
+			p.err = err
+			r.queue(p)
 			return
 		}
-		r.gone = deleted
+		if b.Len() > 0 {
+			r.appliedSeq++
+			p.batch, p.seq = b, r.appliedSeq
+		} else {
+			r.spareBatches = append(r.spareBatches, b)
+		}
+		r.gone = p.deleted
 	}
 	r.tel.changes(r, now, rd.Changes)
-	r.actions = append(r.actions[:0], rd.Actions...)
+	p.actions = append(p.actions, rd.Actions...)
 	subscribed := r.acct.subs.active()
-	r.events = r.events[:0]
-	r.removeDirs = r.removeDirs[:0]
 	for _, c := range rd.Changes {
 		if subscribed {
-			r.events = append(r.events, eventOf(r.id, now, c))
+			p.events = append(p.events, eventOf(r.id, now, c))
 		}
 		switch {
 		case c.Kind == pool.ChangeTask && c.TaskState == task.TaskCompleted:
 			r.mayCompact = true
 		case c.Kind == pool.ChangeTaskDeleted && c.NodeID != "":
-			r.removeDirs = append(r.removeDirs, c)
+			p.removeDirs = append(p.removeDirs, c)
 		}
 	}
 	hadChanges := len(rd.Changes) > 0
@@ -300,19 +424,96 @@ func (r *runner) round(timer *time.Timer) {
 	}
 	r.mu.Unlock()
 	r.tel.round(now, r.acct.opts.clock())
+	r.queue(p)
+}
 
-	answer(reqs, nil)
-	for i := range r.actions {
-		r.perform(now, &r.actions[i])
+// queue finishes p at once when nothing before it waits for a commit (and
+// it wrote nothing), or else puts it in flight, handing its batch to the
+// store.
+func (r *runner) queue(p *pendingRound) {
+	if p.batch == nil && len(r.inflight) == 0 {
+		r.finish(p, nil, true)
+		return
 	}
-	clear(r.actions)
-	r.removeTaskDirs()
-	if subscribed {
-		r.acct.subs.publish(r.events)
+	r.inflight = append(r.inflight, p)
+	if p.batch != nil {
+		p.submitted = time.Now()
+		r.store.CommitAsync(p.batch, r.commits)
 	}
-	if deleted {
-		r.acct.poolDeleted(r)
+}
+
+// finish does what a round left to do once it is durable (or its commit
+// failed with err): answer its callers, perform its actions (unless
+// perform is false), publish its events.
+func (r *runner) finish(p *pendingRound, err error, perform bool) {
+	if err != nil {
+		r.acct.failed.set(err)
+	} else if p.err == nil {
+		// A round after a failed one is not durable either.
+		err = r.acct.failed.get()
 	}
+	if p.batch != nil {
+		r.mu.Lock()
+		r.durableSeq = p.seq
+		close(r.durableCh)
+		r.durableCh = make(chan struct{})
+		r.mu.Unlock()
+		p.batch.Reset()
+		r.spareBatches = append(r.spareBatches, p.batch)
+	}
+	if err == nil {
+		err = p.err
+	}
+	answer(p.reqs, err)
+	if err == nil {
+		if perform {
+			for i := range p.actions {
+				r.perform(p.now, &p.actions[i])
+			}
+		}
+		r.removeTaskDirs(p.removeDirs)
+		if len(p.events) > 0 {
+			r.acct.subs.publish(p.events)
+		}
+		if p.deleted {
+			r.acct.poolDeleted(r)
+		}
+	}
+	r.recycle(p)
+}
+
+// newPending returns an empty pendingRound for reqs, reusing a finished
+// one's slices.
+func (r *runner) newPending(reqs []*stepReq) *pendingRound {
+	var p *pendingRound
+	if n := len(r.sparePending); n > 0 {
+		p = r.sparePending[n-1]
+		r.sparePending = r.sparePending[:n-1]
+	} else {
+		p = &pendingRound{}
+	}
+	p.reqs = reqs
+	return p
+}
+
+// recycle keeps p's slices for a later round.
+func (r *runner) recycle(p *pendingRound) {
+	clear(p.actions)
+	clear(p.events)
+	clear(p.removeDirs)
+	*p = pendingRound{actions: p.actions[:0], events: p.events[:0], removeDirs: p.removeDirs[:0]}
+	r.sparePending = append(r.sparePending, p)
+}
+
+// newBatch returns an empty store batch, reusing a committed one.
+func (r *runner) newBatch() *store.Batch {
+	if n := len(r.spareBatches); n > 0 {
+		b := r.spareBatches[n-1]
+		r.spareBatches = r.spareBatches[:n-1]
+		b.Reset()
+		return b
+	}
+	return &store.Batch{}
 }
 
 // answer replies to user events: each gets its own step error, or else
@@ -328,15 +529,15 @@ func answer(reqs []*stepReq, err error) {
 
 // removeTaskDirs deletes the directories of compacted tasks, if the
 // backend can.
-func (r *runner) removeTaskDirs() {
-	if len(r.removeDirs) == 0 {
+func (r *runner) removeTaskDirs(dirs []pool.Change) {
+	if len(dirs) == 0 {
 		return
 	}
 	rm, ok := r.backend.(node.TaskDirRemover)
 	if !ok {
 		return
 	}
-	list := slices.Clone(r.removeDirs)
+	list := slices.Clone(dirs)
 	go func() {
 		for _, c := range list {
 			_ = rm.RemoveTaskDir(r.ctx, c.NodeID, c.JobID, c.TaskID)
