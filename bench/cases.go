@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/embatch/embatch/engine"
+	"github.com/embatch/embatch/task"
 )
 
 // Sizes of the standard cases. They are large enough for steady rates and
@@ -16,8 +17,15 @@ import (
 const (
 	engineTasks  = 200_000
 	durableTasks = 2_000
-	localTasks   = 2_000
-	sshTasks     = 100
+	// wideTasks and wideSlots size the durable-wide case: durable
+	// throughput is bounded by slots / sync latency (a task starts only
+	// once its running state is synced), so it is also measured with many
+	// slots, where the bound is far away and the cost of durability
+	// itself shows.
+	wideTasks  = 20_000
+	wideSlots  = 256
+	localTasks = 2_000
+	sshTasks   = 100
 )
 
 // Cases returns the standard benchmark cases by name, for `embatch bench`.
@@ -28,7 +36,7 @@ func Cases(dir string) map[string]Case {
 	noops := NoopTasks(engineTasks)
 	durableNoops := NoopTasks(durableTasks)
 	trues := TrueTasks(localTasks)
-	var durable DurableResult
+	wideNoops := NoopTasks(wideTasks)
 	return map[string]Case{
 		"engine": {
 			Name: "engine", Unit: "tasks/s", BaselineName: "pond",
@@ -40,26 +48,8 @@ func Cases(dir string) map[string]Case {
 				return rate(len(noops), PondNoop(len(noops), slots)), nil
 			},
 		},
-		"durable": {
-			Name: "durable", Unit: "tasks/s", BaselineName: "in-memory",
-			Ours: func(ctx context.Context) (float64, error) {
-				data, err := os.MkdirTemp(dir, "durable-bench-")
-				if err != nil {
-					return 0, err
-				}
-				defer os.RemoveAll(data)
-				durable, err = EngineNoopOpts(ctx, durableNoops, slots, 100, engine.WithDataDir(data))
-				return rate(len(durableNoops), durable.Elapsed), err
-			},
-			Baseline: func(ctx context.Context) (float64, error) {
-				res, err := EngineNoopOpts(ctx, durableNoops, slots, 100)
-				return rate(len(durableNoops), res.Elapsed), err
-			},
-			Details: func() map[string]float64 {
-				per1k := func(n int64) float64 { return float64(n) * 1000 / float64(len(durableNoops)) }
-				return map[string]float64{"syncs_per_1k_tasks": per1k(int64(durable.Store.Syncs)), "records_per_1k_tasks": per1k(int64(durable.Store.Records))}
-			},
-		},
+		"durable":      durableCase(dir, "durable", durableNoops, slots),
+		"durable-wide": durableCase(dir, "durable-wide", wideNoops, wideSlots),
 		"local": {
 			Name: "local", Unit: "tasks/s", BaselineName: "os/exec",
 			Ours: func(ctx context.Context) (float64, error) {
@@ -73,6 +63,35 @@ func Cases(dir string) map[string]Case {
 		},
 		"ssh": sshCase(dir, slots),
 		"sim": simCase(),
+	}
+}
+
+// durableCase is no-op tasks through a durable account (Badger in a
+// scratch directory under dir, group commit, sync on) vs the same through
+// an in-memory account, on one node with slots slots, added in
+// collections of 100.
+func durableCase(dir, name string, tasks []task.TaskSpec, slots int) Case {
+	rate := func(d time.Duration) float64 { return float64(len(tasks)) / d.Seconds() }
+	var durable DurableResult
+	return Case{
+		Name: name, Unit: "tasks/s", BaselineName: "in-memory",
+		Ours: func(ctx context.Context) (float64, error) {
+			data, err := os.MkdirTemp(dir, "durable-bench-")
+			if err != nil {
+				return 0, err
+			}
+			defer os.RemoveAll(data)
+			durable, err = EngineNoopOpts(ctx, tasks, slots, 100, engine.WithDataDir(data))
+			return rate(durable.Elapsed), err
+		},
+		Baseline: func(ctx context.Context) (float64, error) {
+			res, err := EngineNoopOpts(ctx, tasks, slots, 100)
+			return rate(res.Elapsed), err
+		},
+		Details: func() map[string]float64 {
+			per1k := func(n uint64) float64 { return float64(n) * 1000 / float64(len(tasks)) }
+			return map[string]float64{"slots": float64(slots), "syncs_per_1k_tasks": per1k(durable.Store.Syncs), "records_per_1k_tasks": per1k(durable.Store.Records)}
+		},
 	}
 }
 
