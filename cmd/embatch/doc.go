@@ -95,9 +95,11 @@
 //     task slot per node. Jobs naming the same undefined pool share it.
 //
 // A pool whose targetDedicatedNodes and targetLowPriorityNodes are both 0
-// (or unset) gets one node per CPU as well. "backend": {"type": "local"} (the default)
-// runs the pool's nodes as directories under DIR/pools/<poolId>/nodes and
-// its tasks as local processes; other backend types are an error for now.
+// (or unset) gets one node per CPU as well (an SSH pool: one node per
+// host). "backend": {"type": "local"} (the default) runs the pool's nodes
+// as directories under DIR/pools/<poolId>/nodes and its tasks as local
+// processes; "backend": {"type": "ssh", "hosts": [...], ...} runs them on
+// SSH hosts (see the README); other backend types are an error.
 //
 // # Jobs that do not end by themselves
 //

@@ -106,7 +106,7 @@ type loader struct {
 	// stdin is read for the file name "-".
 	stdin io.Reader
 	// cpus is the node count of default pools and of pools that set no
-	// target node counts.
+	// target node counts (SSH pools get one node per host instead).
 	cpus int
 	// now is the dry run's clock.
 	now time.Time
@@ -213,7 +213,12 @@ func (l *loader) addPool(p *plan, ps pool.Spec, src *source) error {
 		return src.errorf("backend.type", "unknown backend type; want one of: %s", backendTypes())
 	}
 	if ps.TargetDedicatedNodes == 0 && ps.TargetLowPriorityNodes == 0 {
+		// A pool that sets no size gets one node per CPU on this
+		// machine, or one per host for SSH hosts.
 		ps.TargetDedicatedNodes = l.cpus
+		if ps.BackendType() == "ssh" && len(ps.Backend.Hosts) > 0 {
+			ps.TargetDedicatedNodes = len(ps.Backend.Hosts)
+		}
 	}
 	if st := ps.StartTask; st != nil {
 		resolveResourceFiles(st.ResourceFiles, src.file.dir)

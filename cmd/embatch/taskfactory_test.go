@@ -245,3 +245,35 @@ func TestJSONLocations(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultPoolSize: a pool that sets no target node counts gets one
+// node per CPU, or one per host when its nodes are SSH hosts.
+func TestDefaultPoolSize(t *testing.T) {
+	dir := t.TempDir()
+	data := []byte(`{
+	  "pools": [
+	    {"id": "here"},
+	    {"id": "hosts", "backend": {"type": "ssh", "hosts": ["a@h1:22", "a@h2:22", "a@h3:22/4"], "insecureIgnoreHostKey": true}},
+	    {"id": "sized", "targetDedicatedNodes": 1, "backend": {"type": "ssh", "hosts": ["a@h1:22", "a@h2:22"], "insecureIgnoreHostKey": true}}
+	  ],
+	  "jobs": [{"id": "j", "poolInfo": {"poolId": "here"}}]}`)
+	f := &inputFile{name: "pools.json", data: data, dir: dir}
+	tree, err := parseJSON(f.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tree = tree
+	p := &plan{}
+	l := &loader{dataDir: filepath.Join(dir, "data"), cpus: 7}
+	if err := l.addFile(p, f); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, pp := range p.Pools {
+		got[pp.Spec.ID] = pp.Spec.TargetDedicatedNodes
+	}
+	want := map[string]int{"here": 7, "hosts": 3, "sized": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("target dedicated nodes (-want +got):\n%s", diff)
+	}
+}
