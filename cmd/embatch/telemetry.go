@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -45,7 +47,7 @@ func setupTelemetry(ctx context.Context) (*telemetrySetup, error) {
 		}
 	}
 	if traces != "" && traces != "none" {
-		exp, err := autoexport.NewSpanExporter(ctx)
+		exp, err := spanExporter(ctx, traces)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +57,7 @@ func setupTelemetry(ctx context.Context) (*telemetrySetup, error) {
 		ts.shutdown = append(ts.shutdown, tp.Shutdown)
 	}
 	if metrics != "" && metrics != "none" {
-		reader, err := autoexport.NewMetricReader(ctx)
+		reader, err := metricReader(ctx, metrics)
 		if err != nil {
 			_ = ts.close(ctx)
 			return nil, err
@@ -65,6 +67,29 @@ func setupTelemetry(ctx context.Context) (*telemetrySetup, error) {
 		ts.shutdown = append(ts.shutdown, mp.Shutdown)
 	}
 	return ts, nil
+}
+
+// spanExporter is autoexport's exporter for OTEL_TRACES_EXPORTER, except
+// that "console" writes to stderr: stdout carries the command's own output
+// (a report, --json lines) and must stay parseable.
+func spanExporter(ctx context.Context, name string) (sdktrace.SpanExporter, error) {
+	if name == "console" {
+		return stdouttrace.New(stdouttrace.WithWriter(os.Stderr))
+	}
+	return autoexport.NewSpanExporter(ctx)
+}
+
+// metricReader is autoexport's reader for OTEL_METRICS_EXPORTER, except
+// that "console" writes to stderr (see spanExporter).
+func metricReader(ctx context.Context, name string) (sdkmetric.Reader, error) {
+	if name == "console" {
+		exp, err := stdoutmetric.New(stdoutmetric.WithWriter(os.Stderr))
+		if err != nil {
+			return nil, err
+		}
+		return sdkmetric.NewPeriodicReader(exp), nil
+	}
+	return autoexport.NewMetricReader(ctx)
 }
 
 // close flushes and stops the providers.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -104,5 +106,40 @@ func TestRunExportsSpansOverOTLP(t *testing.T) {
 	jobs := recv.spans["embatch.job"]
 	if len(jobs) != 1 || jobs[0]["embatch.job.id"] != "traced" {
 		t.Errorf("job spans = %v", jobs)
+	}
+}
+
+// TestConsoleExporterKeepsStdoutClean: with the console exporters, spans
+// and metrics go to stderr, so that `embatch run --json` still prints only
+// its JSON report on stdout.
+func TestConsoleExporterKeepsStdoutClean(t *testing.T) {
+	bin := buildEmbatch(t)
+	dir := t.TempDir()
+	job := filepath.Join(dir, "job.json")
+	if err := os.WriteFile(job, []byte(`{"id": "traced", "poolInfo": {"poolId": "p"}, "onAllTasksComplete": "terminatejob",
+	  "tasks": [{"id": "a", "commandLine": "/bin/true"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--json", "--data", filepath.Join(dir, "data"), job)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=console", "OTEL_METRICS_EXPORTER=console")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout.String()))
+	for {
+		var v map[string]any
+		if err := dec.Decode(&v); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
+		}
+		if _, ok := v["Name"]; ok {
+			t.Fatalf("a span on stdout: %v", v)
+		}
+	}
+	if !strings.Contains(stderr.String(), `"embatch.task.attempt"`) {
+		t.Errorf("no attempt span on stderr:\n%s", stderr.String())
 	}
 }
