@@ -148,7 +148,7 @@ func (a *Account) openStore() error {
 		}
 		a.watchAutoPools(r)
 	}
-	return nil
+	return a.restoreSchedules(state.Schedules)
 }
 
 // restorePool rebuilds one pool's runner from its records.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/embatch/embatch/engine"
+	"github.com/embatch/embatch/engine/jobschedule"
 	"github.com/embatch/embatch/node"
 	"github.com/embatch/embatch/node/inprocess"
 	"github.com/embatch/embatch/pool"
@@ -267,4 +268,74 @@ func taskIDs(t *testing.T, acct *engine.Account, job string) []string {
 		ids = append(ids, tk.ID)
 	}
 	return ids
+}
+
+// TestJobSchedulesSurviveRestart: a durable account keeps its job
+// schedules (DESIGN §4: all account state is in the store). After a
+// reopen the schedule is there unchanged, its active job is still watched
+// (terminating the schedule completes it once that job ends), its state
+// changes are durable, and a deleted schedule stays deleted.
+func TestJobSchedulesSurviveRestart(t *testing.T) {
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	acct := openDurable(t, dir, nil)
+	if err := acct.CreatePool(ctx, pool.Spec{ID: "p", TargetDedicatedNodes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	sub := acct.Subscribe(func(e *engine.Event) bool { return e.Kind == engine.EventJobScheduleChanged })
+	spec := engine.JobScheduleSpec{ID: "nightly", JobSpecification: jobschedule.JobSpecification{PoolInfo: task.PoolInformation{PoolID: "p"}}}
+	spec.Schedule.RecurrenceInterval = task.Ptr(task.Duration(24 * time.Hour))
+	if err := acct.AddJobSchedule(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var before engine.JobSchedule
+	for before.ExecutionInfo.RecentJob == nil {
+		if _, err := sub.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if before, err = acct.GetJobSchedule(ctx, "nightly"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub.Close()
+	acct.Close()
+
+	acct = openDurable(t, dir, nil)
+	after, err := acct.GetJobSchedule(ctx, "nightly")
+	if err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("job schedule after reopen (-before +after):\n%s", diff)
+	}
+	if err := acct.TerminateJobSchedule(ctx, "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	done, err := acct.WaitJobSchedule(ctx, "nightly")
+	if err != nil || done.State != jobschedule.StateCompleted {
+		t.Fatalf("WaitJobSchedule after reopen: %v, %v", done.State, err)
+	}
+	job, err := acct.GetJob(ctx, "nightly-job-1")
+	if err != nil || job.State != task.JobCompleted || job.ExecutionInfo.TerminationReason != jobschedule.TerminateReason {
+		t.Errorf("the schedule's job: %v %q %v; want completed by %s", job.State, job.ExecutionInfo.TerminationReason, err, jobschedule.TerminateReason)
+	}
+	acct.Close()
+
+	acct = openDurable(t, dir, nil)
+	if js, err := acct.GetJobSchedule(ctx, "nightly"); err != nil || js.State != jobschedule.StateCompleted {
+		t.Errorf("after a second reopen: %v, %v; want completed", js.State, err)
+	}
+	if err := acct.DeleteJobSchedule(ctx, "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	acct.Close()
+
+	acct = openDurable(t, dir, nil)
+	if _, err := acct.GetJobSchedule(ctx, "nightly"); !errors.Is(err, engine.ErrJobScheduleNotFound) {
+		t.Errorf("deleted schedule after reopen: %v, want ErrJobScheduleNotFound", err)
+	}
+	if _, err := acct.GetJob(ctx, "nightly-job-1"); !errors.Is(err, engine.ErrJobNotFound) {
+		t.Errorf("the deleted schedule's job after reopen: %v, want ErrJobNotFound", err)
+	}
 }

@@ -1,13 +1,17 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/embatch/embatch/engine/internal/store"
 	"github.com/embatch/embatch/engine/jobschedule"
 	"github.com/embatch/embatch/pool"
 	"github.com/embatch/embatch/task"
@@ -78,10 +82,84 @@ func (a *Account) AddJobSchedule(ctx context.Context, spec JobScheduleSpec) erro
 	if err != nil {
 		return err
 	}
+	var written []byte
+	if a.store != nil {
+		if written, err = a.persistSchedule(m, nil); err != nil {
+			return err
+		}
+	}
 	if a.schedules == nil {
 		a.schedules = map[string]*scheduleRunner{}
 	}
-	a.schedules[key] = newScheduleRunner(a, m)
+	s := newScheduleRunner(a, m)
+	s.written = written
+	s.start()
+	a.schedules[key] = s
+	return nil
+}
+
+// persistSchedule makes m's durable form durable (DESIGN §4: all account
+// state is in the store) unless it is the same as written, the form last
+// written, and returns the form now written. A deleted schedule's record
+// is deleted (and the empty, non-nil form returned). An error stops the
+// account (ErrStoreFailed).
+func (a *Account) persistSchedule(m *jobschedule.Machine, written []byte) ([]byte, error) {
+	var b store.Batch
+	d := m.Durable()
+	if m.Deleted() {
+		if written != nil && len(written) == 0 {
+			return written, nil // already deleted
+		}
+		written = []byte{}
+		b.DeleteSchedule(d.ID)
+	} else {
+		now, err := json.Marshal(d)
+		if err != nil {
+			return written, err
+		}
+		if bytes.Equal(now, written) {
+			return written, nil
+		}
+		written = now
+		if err := b.PutSchedule(d); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.store.Commit(&b); err != nil {
+		a.failed.set(err)
+		return nil, err
+	}
+	return written, nil
+}
+
+// restoreSchedules rebuilds the job schedules of a reopened durable
+// account, after its pools (and so its jobs) are restored.
+func (a *Account) restoreSchedules(records []jobschedule.Durable) error {
+	now := a.opts.clock()
+	exists := func(id string) bool { return a.jobPools[task.FoldID(id)] != nil }
+	for _, d := range records {
+		m, err := jobschedule.Restore(d, now, exists)
+		if err != nil {
+			return fmt.Errorf("engine: restoring job schedule %q: %w", d.ID, err)
+		}
+		if a.schedules == nil {
+			a.schedules = map[string]*scheduleRunner{}
+		}
+		s := newScheduleRunner(a, m)
+		s.written, _ = json.Marshal(d)
+		if ap := d.JobSpecification.PoolInfo.AutoPoolSpecification; ap != nil && ap.PoolLifetimeOption == poolLifetimeJobSchedule {
+			if id := autoPoolID(ap.AutoPoolIDPrefix, d.ID); a.pools[task.FoldID(id)] != nil {
+				s.autoPool, s.autoPoolKeep = id, ap.KeepAlive
+			}
+		}
+		// The active job's end is reported again by a new watcher (one
+		// still being added is watched once its add succeeds).
+		s.start()
+		if id := m.ActiveJob(); id != "" && id != d.Adding && exists(id) {
+			s.watch(id)
+		}
+		a.schedules[task.FoldID(d.ID)] = s
+	}
 	return nil
 }
 
@@ -269,8 +347,13 @@ type scheduleRunner struct {
 	autoPool      string
 	autoPoolKeep  bool
 	autoPoolEnded bool
+
+	// written is the durable form last written (durable mode), guarded by
+	// mu.
+	written []byte
 }
 
+// newScheduleRunner returns the runner of m, not yet started (see start).
 func newScheduleRunner(a *Account, m *jobschedule.Machine) *scheduleRunner {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &scheduleRunner{
@@ -285,9 +368,13 @@ func newScheduleRunner(a *Account, m *jobschedule.Machine) *scheduleRunner {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	return s
+}
+
+// start starts the runner's loop; set up its fields before.
+func (s *scheduleRunner) start() {
 	go s.loop()
 	s.poke()
-	return s
 }
 
 func (s *scheduleRunner) poke() {
@@ -310,9 +397,27 @@ func (s *scheduleRunner) post(ev jobschedule.Event) {
 func (s *scheduleRunner) step(ev jobschedule.Event) error {
 	s.mu.Lock()
 	err := s.m.Step(s.acct.opts.clock(), ev)
+	if perr := s.persist(); perr != nil && err == nil {
+		err = perr
+	}
 	s.mu.Unlock()
 	s.poke()
 	return err
+}
+
+// persist writes the Machine's durable form if it changed (durable mode;
+// s.mu held), so that a change is durable before it is answered or acted
+// on.
+func (s *scheduleRunner) persist() error {
+	if s.acct.store == nil {
+		return nil
+	}
+	w, err := s.acct.persistSchedule(s.m, s.written)
+	if err != nil {
+		return err
+	}
+	s.written = w
+	return nil
 }
 
 // stopped says why the loop has returned: nil if the schedule was deleted,
@@ -367,6 +472,11 @@ func (s *scheduleRunner) round(timer *time.Timer) bool {
 		_ = s.m.Step(now, jobschedule.Tick{})
 	}
 	rd := s.m.Ready()
+	if err := s.persist(); err != nil {
+		// The account has stopped: nothing more happens.
+		s.mu.Unlock()
+		return false
+	}
 	actions := slices.Clone(rd.Actions)
 	changed := rd.Changed
 	s.m.Advance(rd)

@@ -9,8 +9,10 @@
 //	n/<pool>/<node>    pool.Node, JSON
 //	j/<job>            pool.DurableJob, JSON; its pool is executionInfo.poolId
 //	t/<job>/<task>     pool.DurableTask, JSON; arrival order is its seq
+//	s/<schedule>       jobschedule.Durable, JSON (added in format 1 later:
+//	                   builds before it ignore these keys)
 //
-// <pool>, <job> and <task> are ids folded to lower case (ids are unique
+// <pool>, <job>, <task> and <schedule> are ids folded to lower case (ids are unique
 // ignoring case, and cannot contain '/', so the prefixes "n/<pool>/" and
 // "t/<job>/" hold exactly one pool's nodes and one job's tasks). Values are
 // the records' Azure JSON plus the few fields the scheduling core needs to
@@ -20,7 +22,8 @@
 //
 // # Group commit
 //
-// Commit hands a Batch to the store's single writer goroutine and waits.
+// Commit hands a Batch to the store's single writer goroutine and waits
+// (CommitAsync does not wait: the answer comes on a channel).
 // The writer takes every batch pending at that moment (from all pools),
 // writes them in one Badger transaction (more only when they exceed
 // Badger's transaction size limit, 15% of the memtable size; batches are
@@ -56,6 +59,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/sys/unix"
 
+	"github.com/embatch/embatch/engine/jobschedule"
 	"github.com/embatch/embatch/pool"
 	"github.com/embatch/embatch/task"
 )
@@ -591,6 +595,7 @@ func jobKey(id string) []byte          { return []byte("j/" + task.FoldID(id)) }
 func taskKey(jobID, id string) []byte {
 	return []byte("t/" + task.FoldID(jobID) + "/" + task.FoldID(id))
 }
+func scheduleKey(id string) []byte   { return []byte("s/" + task.FoldID(id)) }
 func taskPrefix(jobID string) []byte { return []byte("t/" + task.FoldID(jobID) + "/") }
 
 // PutPool writes a pool record.
@@ -627,6 +632,12 @@ func (b *Batch) PutTask(t pool.DurableTask) error { return b.put(taskKey(t.JobID
 // DeleteTask deletes a task record.
 func (b *Batch) DeleteTask(jobID, taskID string) { b.del(taskKey(jobID, taskID)) }
 
+// PutSchedule writes a job schedule record.
+func (b *Batch) PutSchedule(d jobschedule.Durable) error { return b.put(scheduleKey(d.ID), d) }
+
+// DeleteSchedule deletes a job schedule record.
+func (b *Batch) DeleteSchedule(id string) { b.del(scheduleKey(id)) }
+
 // PoolState is one pool's records, as Load found them.
 type PoolState struct {
 	Pool  pool.DurablePool
@@ -640,6 +651,8 @@ type PoolState struct {
 type State struct {
 	// Pools in key order.
 	Pools []*PoolState
+	// Schedules are the job schedules, in key order.
+	Schedules []jobschedule.Durable
 	// Orphans are records whose pool or job is missing (left by a crash in
 	// the middle of a batch larger than one transaction); Load deletes
 	// them.
@@ -655,9 +668,9 @@ func (s *Store) Load() (*State, error) {
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.DefaultIteratorOptions)
 		defer it.Close()
-		// Keys sort p/ < n/ ... so read in dependency order: pools, then
-		// nodes and jobs, then tasks.
-		for _, prefix := range []string{"p/", "n/", "j/", "t/"} {
+		// Read in dependency order: pools, then nodes and jobs, then
+		// tasks, then job schedules.
+		for _, prefix := range []string{"p/", "n/", "j/", "t/", "s/"} {
 			for it.Seek([]byte(prefix)); it.ValidForPrefix([]byte(prefix)); it.Next() {
 				item := it.Item()
 				key := item.KeyCopy(nil)
@@ -728,6 +741,12 @@ func (s *Store) loadRecord(st *State, pools, jobPool map[string]*PoolState, orph
 			return nil
 		}
 		ps.Tasks = append(ps.Tasks, t)
+	case bytes.HasPrefix(key, []byte("s/")):
+		var d jobschedule.Durable
+		if err := json.Unmarshal(val, &d); err != nil {
+			return bad(err)
+		}
+		st.Schedules = append(st.Schedules, d)
 	}
 	return nil
 }
