@@ -48,14 +48,7 @@ func BenchmarkTrue(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer be.Close()
-		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "bench", NodeID: "tvm-1", Slots: c}); err != nil {
-			b.Fatal(err)
-		}
-		var id atomic.Uint64
-		rates["ssh"] = runTasks(b, c, func(i int) error {
-			return runAttempt(be, &node.Attempt{ID: id.Add(1), Kind: node.KindTask, PoolID: "bench", JobID: "job",
-				TaskID: "t" + strconv.Itoa(i), NodeID: "tvm-1", CommandLine: "true"})
-		})
+		rates["ssh"] = runTrue(b, be, c)
 	})
 
 	b.Run("backend=openssh-client", func(b *testing.B) {
@@ -84,20 +77,26 @@ func BenchmarkTrue(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer be.Close()
-		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "bench", NodeID: "tvm-1", Slots: c}); err != nil {
-			b.Fatal(err)
-		}
-		var id atomic.Uint64
-		rates["local"] = runTasks(b, c, func(i int) error {
-			return runAttempt(be, &node.Attempt{ID: id.Add(1), Kind: node.KindTask, PoolID: "bench", JobID: "job",
-				TaskID: "t" + strconv.Itoa(i), NodeID: "tvm-1", CommandLine: "true"})
-		})
+		rates["local"] = runTrue(b, be, c)
 	})
 
 	if rates["ssh"] > 0 && rates["openssh"] > 0 && rates["local"] > 0 {
 		b.Logf("concurrency %d: ssh backend %.1f tasks/s, OpenSSH client per task %.1f tasks/s, local backend %.1f tasks/s; ssh/openssh-client = %.2fx, ssh/local = %.2fx",
 			c, rates["ssh"], rates["openssh"], rates["local"], rates["ssh"]/rates["openssh"], rates["ssh"]/rates["local"])
 	}
+}
+
+// runTrue brings node tvm-1 up on be with c slots, runs `true` there b.N
+// times, c at a time, and returns tasks/s.
+func runTrue(b *testing.B, be node.Backend, c int) float64 {
+	if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "bench", NodeID: "tvm-1", Slots: c}); err != nil {
+		b.Fatal(err)
+	}
+	var id atomic.Uint64
+	return runTasks(b, c, func(i int) error {
+		return runAttempt(be, &node.Attempt{ID: id.Add(1), Kind: node.KindTask, PoolID: "bench", JobID: "job",
+			TaskID: "t" + strconv.Itoa(i), NodeID: "tvm-1", CommandLine: "true"})
+	})
 }
 
 // runAttempt runs a to completion and fails unless it exited 0.

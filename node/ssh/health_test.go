@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/embatch/embatch/node"
+	"github.com/embatch/embatch/node/nodetest"
 	"github.com/embatch/embatch/node/ssh/internal/sshtest"
 	"github.com/embatch/embatch/task"
 )
@@ -29,7 +30,7 @@ var fastHealth = []Option{
 // carries NodeLost. It returns when the node was reported lost.
 func (f *fixture) wantLostThenResult(t *testing.T, ch <-chan node.Result) time.Time {
 	t.Helper()
-	r := wait(t, ch)
+	r := nodetest.Wait(t, ch)
 	var e nodeEventAt
 	select {
 	case e = <-f.events: // sent before done was called, if at all
@@ -40,7 +41,7 @@ func (f *fixture) wantLostThenResult(t *testing.T, ch <-chan node.Result) time.T
 		t.Fatalf("event %+v, want tvm-1 lost", e)
 	}
 	t.Logf("node reported lost: %s", e.Reason)
-	wantFailure(t, r, task.OutcomeExited, task.FailureNodeLost)
+	nodetest.WantFailure(t, r, task.OutcomeExited, task.FailureNodeLost)
 	if r.FailureInfo.Category != task.ServerError {
 		t.Errorf("failure category %s, want servererror", r.FailureInfo.Category)
 	}
@@ -50,11 +51,7 @@ func (f *fixture) wantLostThenResult(t *testing.T, ch <-chan node.Result) time.T
 func TestHostThatStopsAnsweringIsLostAndComesBack(t *testing.T) {
 	f := newFixture(t, nil, fastHealth...)
 	srv := f.servers[0]
-	fi := fifo(t)
-	a := taskAttempt("long", `/bin/sh -c 'echo $$ > "$FIFO"; sleep 1000'`)
-	a.Env = []task.EnvironmentSetting{{Name: "FIFO", Value: fi}}
-	ch := start(context.Background(), f.b, a)
-	pids := readPIDs(t, fi, ch)
+	ch, pids := nodetest.StartRunning(context.Background(), t, f.b, taskAttempt("long", `/bin/sh -c 'echo $$ > "$FIFO"; sleep 1000'`))
 
 	// Freeze sshd: the TCP connection stays open but nothing answers, as
 	// when a host hangs or the network drops packets.
@@ -70,26 +67,22 @@ func TestHostThatStopsAnsweringIsLostAndComesBack(t *testing.T) {
 	t.Logf("silent host declared lost %v after it stopped answering (bound: 200ms × (3+1))", lost.Sub(stopped))
 
 	// While it is lost, attempts on it end at once with NodeLost.
-	wantFailure(t, run(t, f.b, taskAttempt("meanwhile", "/bin/true")), task.OutcomeExited, task.FailureNodeLost)
+	nodetest.WantFailure(t, nodetest.RunAttempt(t, f.b, taskAttempt("meanwhile", "/bin/true")), task.OutcomeExited, task.FailureNodeLost)
 
 	srv.Signal(syscall.SIGCONT)
 	thawed = true
-	f.wantEvent(t, "tvm-1", node.NodeBack, testTimeout)
+	f.wantEvent(t, "tvm-1", node.NodeBack, nodetest.Timeout)
 	// The lost attempt's command does not outlive it: the frozen sshd
 	// woke to a closed connection (the wrapper's watcher fires) and the
 	// reconnection killed the recorded group.
 	wantGone(t, pids...)
-	wantExit(t, run(t, f.b, taskAttempt("after", "/bin/echo back")), 0)
+	nodetest.WantExit(t, nodetest.RunAttempt(t, f.b, taskAttempt("after", "/bin/echo back")), 0)
 }
 
 func TestHostWhoseSSHDDiesIsLostAndComesBack(t *testing.T) {
 	f := newFixture(t, nil, fastHealth...)
 	srv := f.servers[0]
-	fi := fifo(t)
-	a := taskAttempt("long", `/bin/sh -c 'sleep 1000 & echo $$ $! > "$FIFO"; wait'`)
-	a.Env = []task.EnvironmentSetting{{Name: "FIFO", Value: fi}}
-	ch := start(context.Background(), f.b, a)
-	pids := readPIDs(t, fi, ch)
+	ch, pids := nodetest.StartRunning(context.Background(), t, f.b, taskAttempt("long", `/bin/sh -c 'sleep 1000 & echo $$ $! > "$FIFO"; wait'`))
 
 	srv.Kill() // sshd and its per-connection processes, not the sessions' commands
 	f.wantLostThenResult(t, ch)
@@ -98,8 +91,8 @@ func TestHostWhoseSSHDDiesIsLostAndComesBack(t *testing.T) {
 	wantGone(t, pids...)
 
 	srv.Restart()
-	f.wantEvent(t, "tvm-1", node.NodeBack, testTimeout)
-	wantExit(t, run(t, f.b, taskAttempt("after", "/bin/echo back")), 0)
+	f.wantEvent(t, "tvm-1", node.NodeBack, nodetest.Timeout)
+	nodetest.WantExit(t, nodetest.RunAttempt(t, f.b, taskAttempt("after", "/bin/echo back")), 0)
 }
 
 func TestUnreachableHostFailsAddNodeThenComesBack(t *testing.T) {
@@ -124,7 +117,7 @@ func TestUnreachableHostFailsAddNodeThenComesBack(t *testing.T) {
 		if e.Health != node.NodeBack || e.NodeID != "tvm-1" {
 			t.Fatalf("event %+v, want tvm-1 back", e)
 		}
-	case <-time.After(testTimeout):
+	case <-time.After(nodetest.Timeout):
 		t.Fatal("the node was not reported back")
 	}
 	l := b.NodeLayout(testPool, "tvm-1")
@@ -154,9 +147,9 @@ func TestLeftoverGroupsAreKilled(t *testing.T) {
 	go func() { oursDone <- ours.Wait() }()
 	go stranger.Wait()
 	dir := filepath.Join(l.Root, ".embatch")
-	writeFile(t, filepath.Join(dir, "101.pgid"), fmt.Sprintf("%d deadbeef\n", ours.Process.Pid))
-	writeFile(t, filepath.Join(dir, "102.pgid"), fmt.Sprintf("%d cafebabe\n", stranger.Process.Pid))
-	writeFile(t, filepath.Join(dir, "103.pgid"), "garbage\n")
+	nodetest.WriteFile(t, filepath.Join(dir, "101.pgid"), fmt.Sprintf("%d deadbeef\n", ours.Process.Pid))
+	nodetest.WriteFile(t, filepath.Join(dir, "102.pgid"), fmt.Sprintf("%d cafebabe\n", stranger.Process.Pid))
+	nodetest.WriteFile(t, filepath.Join(dir, "103.pgid"), "garbage\n")
 
 	b2, err := New(Config{Hosts: []string{f.servers[0].Host}, IdentityFile: f.keys.Identity, KnownHostsFile: f.keys.KnownHosts, Root: f.root}, WithLogger(testLogger(t)))
 	if err != nil {
@@ -168,7 +161,7 @@ func TestLeftoverGroupsAreKilled(t *testing.T) {
 	}
 	select {
 	case <-oursDone:
-	case <-time.After(testTimeout):
+	case <-time.After(nodetest.Timeout):
 		t.Fatal("the leftover group was not killed")
 	}
 	if err := stranger.Process.Signal(syscall.Signal(0)); err != nil {

@@ -1,28 +1,25 @@
 package ssh
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/embatch/embatch/node"
+	"github.com/embatch/embatch/node/nodetest"
 	"github.com/embatch/embatch/node/ssh/internal/sshtest"
 	"github.com/embatch/embatch/task"
 )
-
-// testTimeout bounds every wait in these tests; nothing should come close.
-const testTimeout = 60 * time.Second
 
 // testPool is the pool id of the tests' nodes.
 const testPool = "pool"
@@ -86,87 +83,76 @@ func newFixture(t *testing.T, ips []string, opts ...Option) *fixture {
 
 func nodeID(i int) string { return "tvm-" + strconv.Itoa(i+1) }
 
+// sshNodes are the ids of the conformance suite's nodes: the engine numbers
+// a pool's nodes tvm-1, tvm-2, ... and tvm-N goes to the N-th host.
+var sshNodes = []string{"tvm-1", "tvm-2", "tvm-3"}
+
+// multiIPs are the loopback addresses of the three sshd's of the
+// multi-node tests: Linux routes all of 127/8 to the loopback interface,
+// so each "host" gets its own address on this machine.
+var multiIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
+
+// TestConformance runs the process backends' shared behaviour tests
+// (node/nodetest) against SSH hosts: one sshd on 127.0.0.1 for one node,
+// one per address of multiIPs for more. Every test skips without sshd
+// (fails under EMBATCH_REQUIRE_SSHD=1).
+func TestConformance(t *testing.T) {
+	nodetest.Run(t, nodetest.Env{
+		Start: func(t *testing.T, n int, o nodetest.Options) nodetest.Backend {
+			var ips []string
+			if n > 1 {
+				ips = multiIPs[:n]
+			}
+			var opts []Option
+			if o.DeleteNodeFiles {
+				opts = append(opts, WithDeleteNodeFiles(true))
+			}
+			return newFixture(t, ips, opts...).b
+		},
+		Nodes:       sshNodes,
+		Layout:      func(b nodetest.Backend, id string) node.Layout { return b.(*Backend).NodeLayout(testPool, id) },
+		HostAddrs:   multiIPs,
+		LinkRefusal: "is a symbolic link",
+		CheckEnv:    checkSSHEnv,
+		// The host's processes die after the session ends: wait for them.
+		WantGone: func(t *testing.T, pgid int, pids ...int) { wantGone(t, append([]int{pgid}, pids...)...) },
+	})
+}
+
+// checkSSHEnv checks what the ssh backend adds to a command's environment
+// on node id: the command ran through that node's host's sshd, under
+// <root>/<pool>/<node>, with the token that marks its process group.
+func checkSSHEnv(t *testing.T, nb nodetest.Backend, id string, env map[string]string) {
+	t.Helper()
+	b := nb.(*Backend)
+	if want := filepath.Join(b.Root(), testPool, id); env["AZ_BATCH_NODE_ROOT_DIR"] != want {
+		t.Errorf("node %s: root %q, want <root>/<pool>/<node> = %s", id, env["AZ_BATCH_NODE_ROOT_DIR"], want)
+	}
+	if env["EMBATCH_ATTEMPT_TOKEN"] == "" {
+		t.Errorf("node %s: EMBATCH_ATTEMPT_TOKEN is not set", id)
+	}
+	i := slices.Index(sshNodes, id)
+	if hosts := b.Hosts(); i < 0 || i >= len(hosts) {
+		t.Errorf("node %s: not one of the %d hosts %v", id, len(hosts), hosts)
+	} else if conn := env["SSH_CONNECTION"]; !strings.Contains(conn, " "+hosts[i].Name+" ") {
+		t.Errorf("node %s: SSH_CONNECTION %q, want the host %s", id, conn, hosts[i].Name)
+	}
+}
+
 // taskAttempt is a plain task attempt on tvm-1.
 func taskAttempt(taskID, commandLine string) *node.Attempt {
-	return &node.Attempt{ID: nextID(), Kind: node.KindTask, PoolID: testPool, JobID: "job", TaskID: taskID,
-		NodeID: "tvm-1", Dedicated: true, CommandLine: commandLine}
+	return nodetest.TaskAttempt("tvm-1", taskID, commandLine)
 }
 
-var (
-	idMu   sync.Mutex
-	lastID uint64
-)
-
-func nextID() uint64 {
-	idMu.Lock()
-	defer idMu.Unlock()
-	lastID++
-	return lastID
-}
-
-// start starts a and returns the channel its result arrives on.
-func start(ctx context.Context, b *Backend, a *node.Attempt) <-chan node.Result {
-	ch := make(chan node.Result, 1)
-	var once sync.Once
-	b.Start(ctx, a, func(r node.Result) {
-		called := false
-		once.Do(func() { called = true; ch <- r })
-		if !called {
-			panic("done called twice")
+// wantGone checks that the processes have exited, waiting for their exit
+// (SIGKILL is delivered asynchronously) for at most a few seconds.
+func wantGone(t *testing.T, pids ...int) {
+	t.Helper()
+	for _, pid := range pids {
+		if !sshtest.WaitGone(pid, 10*time.Second) {
+			stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+			t.Errorf("process %d left behind on the host: %s", pid, stat)
 		}
-	})
-	return ch
-}
-
-// wait returns the result from ch, failing the test after testTimeout.
-func wait(t *testing.T, ch <-chan node.Result) node.Result {
-	t.Helper()
-	select {
-	case r := <-ch:
-		return r
-	case <-time.After(testTimeout):
-		t.Fatal("attempt did not finish")
-		return node.Result{}
-	}
-}
-
-// run runs a to completion.
-func run(t *testing.T, b *Backend, a *node.Attempt) node.Result {
-	t.Helper()
-	return wait(t, start(context.Background(), b, a))
-}
-
-func readFile(t *testing.T, p string) string {
-	t.Helper()
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
-}
-
-// parseEnv parses `env` output.
-func parseEnv(out string) map[string]string {
-	m := make(map[string]string)
-	for line := range strings.SplitSeq(out, "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-func wantExit(t *testing.T, r node.Result, code int) {
-	t.Helper()
-	if r.Kind != task.OutcomeExited || r.ExitCode != code {
-		t.Fatalf("result kind %v exit %d failure %+v, want exited with %d", r.Kind, r.ExitCode, r.FailureInfo, code)
-	}
-}
-
-func wantFailure(t *testing.T, r node.Result, kind task.OutcomeKind, code string) {
-	t.Helper()
-	if r.Kind != kind || r.FailureInfo == nil || r.FailureInfo.Code != code {
-		t.Fatalf("result kind %v exit %d failure %+v, want kind %v code %s", r.Kind, r.ExitCode, r.FailureInfo, kind, code)
 	}
 }
 
@@ -185,279 +171,34 @@ func (f *fixture) wantEvent(t *testing.T, nodeID string, h node.NodeHealth, with
 	}
 }
 
-func TestEnvironmentAndDirectories(t *testing.T) {
+// TestEnvironmentNameRefused: names a shell cannot export are refused
+// before anything runs.
+func TestEnvironmentNameRefused(t *testing.T) {
 	f := newFixture(t, nil)
-	a := taskAttempt("t1", `/bin/sh -c 'env; echo "PWD=$(pwd)"'`)
-	a.JobHasPreparation = true
-	a.Env = []task.EnvironmentSetting{
-		{Name: "GREETING", Value: "hello 'world' $HOME"},
-		{Name: "AZ_BATCH_TASK_ID", Value: "spoofed"},
-	}
-	r := run(t, f.b, a)
-	wantExit(t, r, 0)
-	l := f.b.NodeLayout(testPool, "tvm-1")
-	taskDir := l.TaskDir("job", "t1")
-	if r.TaskRootDirectory != taskDir {
-		t.Errorf("TaskRootDirectory = %s, want %s", r.TaskRootDirectory, taskDir)
-	}
-	if want := filepath.Join(f.root, testPool, "tvm-1"); l.Root != want {
-		t.Errorf("node root = %s, want <root>/<pool>/<node> = %s", l.Root, want)
-	}
-	env := parseEnv(readFile(t, filepath.Join(taskDir, "stdout.txt")))
-	want := map[string]string{
-		"GREETING":                  "hello 'world' $HOME",
-		"AZ_BATCH_TASK_ID":          "t1",
-		"AZ_BATCH_JOB_ID":           "job",
-		"AZ_BATCH_NODE_ID":          "tvm-1",
-		"AZ_BATCH_POOL_ID":          testPool,
-		"AZ_BATCH_NODE_ROOT_DIR":    l.Root,
-		"AZ_BATCH_NODE_SHARED_DIR":  l.SharedDir(),
-		"AZ_BATCH_NODE_STARTUP_DIR": l.StartupDir(),
-		"AZ_BATCH_TASK_DIR":         taskDir,
-		"AZ_BATCH_TASK_WORKING_DIR": node.WorkingDir(taskDir),
-		"AZ_BATCH_JOB_PREP_DIR":     l.JobPreparationDir("job"),
-		"PWD":                       node.WorkingDir(taskDir),
-	}
-	for k, v := range want {
-		if env[k] != v {
-			t.Errorf("%s = %q, want %q", k, env[k], v)
-		}
-	}
-	if env["EMBATCH_ATTEMPT_TOKEN"] == "" {
-		t.Error("EMBATCH_ATTEMPT_TOKEN is not set")
-	}
-	for _, dir := range []string{l.SharedDir(), l.StartupDir(), l.WorkItemsDir()} {
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			t.Errorf("node directory %s: %v", dir, err)
-		}
-	}
-}
-
-func TestNoShellAndExactWords(t *testing.T) {
-	f := newFixture(t, nil)
-	r := run(t, f.b, taskAttempt("words", `/usr/bin/printf '[%s]\n' "$HOME" 'a b' "it's" '*' ';' 'x=y'`))
-	wantExit(t, r, 0)
-	got := readFile(t, filepath.Join(r.TaskRootDirectory, "stdout.txt"))
-	if want := "[$HOME]\n[a b]\n[it's]\n[*]\n[;]\n[x=y]\n"; got != want {
-		t.Errorf("stdout = %q, want %q", got, want)
-	}
-	r = run(t, f.b, taskAttempt("stderr", `/bin/sh -c 'echo out; echo err >&2'`))
-	wantExit(t, r, 0)
-	if got := readFile(t, filepath.Join(r.TaskRootDirectory, "stderr.txt")); got != "err\n" {
-		t.Errorf("stderr.txt = %q", got)
-	}
-}
-
-func TestExitCodesAndSignals(t *testing.T) {
-	f := newFixture(t, nil)
-	wantExit(t, run(t, f.b, taskAttempt("three", `/bin/sh -c 'exit 3'`)), 3)
-	r := run(t, f.b, taskAttempt("sig", `/bin/sh -c 'kill -TERM $$'`))
-	wantFailure(t, r, task.OutcomeExited, task.FailureSignaled)
-	if r.ExitCode != 128+int(syscall.SIGTERM) || !strings.Contains(r.FailureInfo.Message, "SIGTERM") {
-		t.Errorf("result %d %+v, want 143 and SIGTERM", r.ExitCode, r.FailureInfo)
-	}
-}
-
-func TestCommandNotFound(t *testing.T) {
-	f := newFixture(t, nil)
-	notExec := filepath.Join(t.TempDir(), "data.txt")
-	if err := os.WriteFile(notExec, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		line string
-		env  []task.EnvironmentSetting
-		want string
-	}{
-		{"no-such-program-embatch", nil, "not found in PATH"},
-		{"ls", []task.EnvironmentSetting{{Name: "PATH", Value: "/nonexistent"}}, `PATH "/nonexistent"`},
-		{"./missing.sh", nil, "does not exist"},
-		{"/etc", nil, "is a directory"},
-		{notExec, nil, "is not executable"},
-		{"'unterminated", nil, "unterminated"},
-	}
-	for i, tt := range tests {
-		a := taskAttempt("nf"+strconv.Itoa(i), tt.line)
-		a.Env = tt.env
-		r := run(t, f.b, a)
-		wantFailure(t, r, task.OutcomePreProcessingError, task.FailureCommandNotFound)
-		if r.ExitCode != -1 || !strings.Contains(r.FailureInfo.Message, tt.want) {
-			t.Errorf("%s: exit %d message %q, want -1 and %q", tt.line, r.ExitCode, r.FailureInfo.Message, tt.want)
-		}
-	}
-	// The task's PATH is searched, relative entries against the working
-	// directory.
-	a := taskAttempt("relpath", "hello.sh")
-	a.Env = []task.EnvironmentSetting{{Name: "PATH", Value: "bin:/usr/bin:/bin"}}
-	a.ResourceFiles = []task.ResourceFile{{HTTPURL: "file://" + writeScript(t, "#!/bin/sh\necho hi from $0\n"), FilePath: "bin/hello.sh", FileMode: "0755"}}
-	r := run(t, f.b, a)
-	wantExit(t, r, 0)
-	if got := readFile(t, filepath.Join(r.TaskRootDirectory, "stdout.txt")); !strings.HasPrefix(got, "hi from") {
-		t.Errorf("stdout = %q", got)
-	}
-	// Names a shell cannot export are refused before anything runs.
-	a = taskAttempt("badenv", "/bin/true")
+	a := taskAttempt("badenv", "/bin/true")
 	a.Env = []task.EnvironmentSetting{{Name: "A-B", Value: "1"}}
-	wantFailure(t, run(t, f.b, a), task.OutcomePreProcessingError, FailureEnvironmentName)
+	nodetest.WantFailure(t, nodetest.RunAttempt(t, f.b, a), task.OutcomePreProcessingError, FailureEnvironmentName)
 }
 
-func writeScript(t *testing.T, text string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "script.sh")
-	if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestAttemptKindsRunInTheirDirectories(t *testing.T) {
+// TestPgidFileRecordsTheGroup: while an attempt runs, its process group
+// and token are recorded on the host (for killing leftovers after a
+// crash), and the record goes with the attempt.
+func TestPgidFileRecordsTheGroup(t *testing.T) {
 	f := newFixture(t, nil)
-	l := f.b.NodeLayout(testPool, "tvm-1")
-	tests := []struct {
-		kind node.Kind
-		job  string
-		dir  string
-	}{
-		{node.KindStartTask, "", l.StartupDir()},
-		{node.KindJobPreparation, "job", l.JobPreparationDir("job")},
-		{node.KindJobRelease, "job", l.JobReleaseDir("job")},
-	}
-	for _, tt := range tests {
-		a := &node.Attempt{ID: nextID(), Kind: tt.kind, PoolID: testPool, JobID: tt.job, TaskID: "prep", NodeID: "tvm-1",
-			CommandLine: `/bin/sh -c 'pwd; echo "$AZ_BATCH_TASK_DIR"'`}
-		r := run(t, f.b, a)
-		wantExit(t, r, 0)
-		if r.TaskRootDirectory != tt.dir {
-			t.Errorf("%v: TaskRootDirectory %s, want %s", tt.kind, r.TaskRootDirectory, tt.dir)
-		}
-		if got, want := readFile(t, filepath.Join(tt.dir, "stdout.txt")), node.WorkingDir(tt.dir)+"\n"+tt.dir+"\n"; got != want {
-			t.Errorf("%v: stdout %q, want %q", tt.kind, got, want)
-		}
-	}
-}
-
-// fifo makes a named pipe in a fresh directory.
-func fifo(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(p, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// readPIDs reads one line of space-separated pids from the fifo, which the
-// task writes once it is running (the sshd is on this machine). It fails
-// the test if the attempt ends (on ch; nil when the task may end right
-// after writing) or testTimeout passes first.
-func readPIDs(t *testing.T, p string, ch <-chan node.Result) []int {
-	t.Helper()
-	type read struct {
-		line string
-		err  error
-	}
-	lines := make(chan read, 1)
-	go func() {
-		f, err := os.Open(p) // blocks until the task opens the fifo to write
-		if err != nil {
-			lines <- read{err: err}
-			return
-		}
-		defer f.Close()
-		line, err := bufio.NewReader(f).ReadString('\n')
-		lines <- read{line, err}
-	}()
-	var line string
-	select {
-	case l := <-lines:
-		if l.err != nil {
-			t.Fatalf("reading pids: %v", l.err)
-		}
-		line = l.line
-	case r := <-ch:
-		t.Fatalf("attempt ended before writing its pids: %+v", r)
-	case <-time.After(testTimeout):
-		t.Fatal("the task did not write its pids")
-	}
-	var pids []int
-	for _, w := range strings.Fields(line) {
-		n, err := strconv.Atoi(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pids = append(pids, n)
-	}
-	return pids
-}
-
-// wantGone checks that the processes have exited, waiting for their exit
-// (SIGKILL is delivered asynchronously) for at most a few seconds.
-func wantGone(t *testing.T, pids ...int) {
-	t.Helper()
-	for _, pid := range pids {
-		if !sshtest.WaitGone(pid, 10*time.Second) {
-			stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-			t.Errorf("process %d left behind on the host: %s", pid, stat)
-		}
-	}
-}
-
-func TestTerminateKillsRemoteProcessGroup(t *testing.T) {
-	f := newFixture(t, nil)
-	fi := fifo(t)
 	a := taskAttempt("forky", `/bin/sh -c 'sleep 1000 & echo $$ $! > "$FIFO"; sleep 1000'`)
-	a.Env = []task.EnvironmentSetting{{Name: "FIFO", Value: fi}}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	ch := start(ctx, f.b, a)
-	pids := readPIDs(t, fi, ch) // the shell (group leader) and its background child
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, pids := nodetest.StartRunning(ctx, t, f.b, a) // the shell (group leader) and its background child
 	l := f.b.NodeLayout(testPool, "tvm-1")
-	pgid := readFile(t, pgidFile(l.Root, a.ID))
+	pgid := nodetest.ReadFile(t, pgidFile(l.Root, a.ID))
 	if !strings.HasPrefix(pgid, strconv.Itoa(pids[0])+" ") {
 		t.Errorf("pgid file %q, want the shell's pid %d first", pgid, pids[0])
 	}
-	cancel(errors.New("maxWallClockTime exceeded"))
-	r := wait(t, ch)
-	wantFailure(t, r, task.OutcomeExited, task.FailureTaskTerminated)
-	if r.ExitCode != 128+int(syscall.SIGKILL) {
-		t.Errorf("ExitCode = %d, want %d", r.ExitCode, 128+int(syscall.SIGKILL))
-	}
-	if !strings.Contains(r.FailureInfo.Message, "maxWallClockTime exceeded") || !strings.Contains(r.FailureInfo.Message, "SIGKILL") {
-		t.Errorf("message %q should give the cause and the signal", r.FailureInfo.Message)
-	}
+	cancel()
+	nodetest.WantFailure(t, nodetest.Wait(t, ch), task.OutcomeExited, task.FailureTaskTerminated)
 	wantGone(t, pids...)
 	if _, err := os.Stat(pgidFile(l.Root, a.ID)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pgid file left behind: %v", err)
-	}
-}
-
-func TestBackgroundChildrenDieWithTheirTask(t *testing.T) {
-	f := newFixture(t, nil)
-	fi := fifo(t)
-	a := taskAttempt("bg", `/bin/sh -c 'sleep 1000 & echo $$ $! > "$FIFO"'`)
-	a.Env = []task.EnvironmentSetting{{Name: "FIFO", Value: fi}}
-	ch := start(context.Background(), f.b, a)
-	// The task exits as soon as its pids are written, so its end may be
-	// reported before the pids are read: read them without watching ch.
-	pids := readPIDs(t, fi, nil)
-	wantExit(t, wait(t, ch), 0)
-	wantGone(t, pids...)
-}
-
-func TestCloseKillsRunningAttempts(t *testing.T) {
-	f := newFixture(t, nil)
-	fi := fifo(t)
-	a := taskAttempt("closing", `/bin/sh -c 'echo $$ > "$FIFO"; sleep 1000'`)
-	a.Env = []task.EnvironmentSetting{{Name: "FIFO", Value: fi}}
-	ch := start(context.Background(), f.b, a)
-	pids := readPIDs(t, fi, ch)
-	f.b.Close()
-	r := wait(t, ch)
-	wantFailure(t, r, task.OutcomeExited, task.FailureTaskTerminated)
-	wantGone(t, pids...)
-	r = run(t, f.b, taskAttempt("after", "/bin/true"))
-	if r.FailureInfo == nil || !strings.Contains(r.FailureInfo.Message, "closed") {
-		t.Errorf("attempt after Close: %+v, want a closed error", r)
 	}
 }
 
@@ -482,7 +223,7 @@ func TestAddNodeBeyondHostsAndRemove(t *testing.T) {
 		t.Errorf("tvm-2 on %v %v, want %s", h, ok, f.servers[0].Addr)
 	}
 	a := taskAttempt("t", "/bin/true")
-	r := run(t, f.b, a)
+	r := nodetest.RunAttempt(t, f.b, a)
 	if r.FailureInfo == nil || r.FailureInfo.Code != "NodeStateUnusable" {
 		t.Errorf("attempt on a removed node: %+v, want NodeStateUnusable", r)
 	}
@@ -569,12 +310,12 @@ func TestManyConcurrentAttempts(t *testing.T) {
 	f := newFixture(t, nil, WithMaxSessions(4))
 	var chans []<-chan node.Result
 	for i := range 12 {
-		chans = append(chans, start(context.Background(), f.b, taskAttempt("c"+strconv.Itoa(i), "/bin/echo "+strconv.Itoa(i))))
+		chans = append(chans, nodetest.StartAttempt(context.Background(), f.b, taskAttempt("c"+strconv.Itoa(i), "/bin/echo "+strconv.Itoa(i))))
 	}
 	for i, ch := range chans {
-		r := wait(t, ch)
-		wantExit(t, r, 0)
-		if got := readFile(t, filepath.Join(r.TaskRootDirectory, "stdout.txt")); got != strconv.Itoa(i)+"\n" {
+		r := nodetest.Wait(t, ch)
+		nodetest.WantExit(t, r, 0)
+		if got := nodetest.ReadFile(t, filepath.Join(r.TaskRootDirectory, "stdout.txt")); got != strconv.Itoa(i)+"\n" {
 			t.Errorf("task %d stdout %q", i, got)
 		}
 	}
@@ -615,8 +356,8 @@ func TestWrapperFailure(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(taskDir, "stdout.txt"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, f.b, a)
-	wantFailure(t, r, task.OutcomePreProcessingError, "NodeStateUnusable")
+	r := nodetest.RunAttempt(t, f.b, a)
+	nodetest.WantFailure(t, r, task.OutcomePreProcessingError, "NodeStateUnusable")
 	if !strings.Contains(r.FailureInfo.Message, "stdout.txt") {
 		t.Errorf("message %q should name stdout.txt", r.FailureInfo.Message)
 	}
@@ -625,23 +366,5 @@ func TestWrapperFailure(t *testing.T) {
 		t.Errorf("node event %+v after a wrapper failure", e)
 	default:
 	}
-	wantExit(t, run(t, f.b, taskAttempt("fine", "/bin/true")), 0)
-}
-
-func TestDeleteNodeFiles(t *testing.T) {
-	f := newFixture(t, nil, WithDeleteNodeFiles(true))
-	wantExit(t, run(t, f.b, taskAttempt("t", "/bin/true")), 0)
-	root := f.b.NodeLayout(testPool, "tvm-1").Root
-	if err := f.b.RemoveNode(context.Background(), "tvm-1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(root); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("node root after RemoveNode with WithDeleteNodeFiles: %v, want it gone", err)
-	}
-	if err := f.b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.b.Close(); err != nil {
-		t.Errorf("second Close: %v", err)
-	}
+	nodetest.WantExit(t, nodetest.RunAttempt(t, f.b, taskAttempt("fine", "/bin/true")), 0)
 }

@@ -1,4 +1,4 @@
-package local
+package nodetest
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,25 +17,16 @@ import (
 	"github.com/embatch/embatch/task"
 )
 
-func writeFile(t *testing.T, p, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestResourceFiles(t *testing.T) {
-	b := newBackend(t)
-	addNodes(t, b, "n1")
+// testResourceFiles fetches files on this side (file:// and http) and
+// checks they land in the working directory on the node with their modes.
+func testResourceFiles(t *testing.T, e Env) {
+	b := e.start(t)
 	src := t.TempDir()
-	writeFile(t, filepath.Join(src, "data.txt"), "local\n")
+	WriteFile(t, filepath.Join(src, "data.txt"), "local\n")
 	container := t.TempDir()
-	writeFile(t, filepath.Join(container, "sub", "x.txt"), "x\n")
-	writeFile(t, filepath.Join(container, "sub", "deep", "y.txt"), "y\n")
-	writeFile(t, filepath.Join(container, "other", "z.txt"), "z\n")
+	WriteFile(t, filepath.Join(container, "sub", "x.txt"), "x\n")
+	WriteFile(t, filepath.Join(container, "sub", "deep", "y.txt"), "y\n")
+	WriteFile(t, filepath.Join(container, "other", "z.txt"), "z\n")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/blob" {
 			http.NotFound(w, r)
@@ -44,15 +36,15 @@ func TestResourceFiles(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	a := taskAttempt("rf", "/bin/cat in/data.txt dl.txt c/sub/x.txt c/sub/deep/y.txt")
+	a := e.Attempt("rf", "/bin/cat in/data.txt dl.txt c/sub/x.txt c/sub/deep/y.txt")
 	a.ResourceFiles = []task.ResourceFile{
 		{HTTPURL: "file://" + filepath.Join(src, "data.txt"), FilePath: "in/data.txt"},
 		{HTTPURL: srv.URL + "/blob", FilePath: "dl.txt", FileMode: "0640"},
 		{StorageContainerURL: "file://" + container, BlobPrefix: "sub/", FilePath: "c"},
 	}
-	r := run(t, b, a)
-	wantExit(t, r, 0)
-	if got, want := readFile(t, filepath.Join(r.TaskRootDirectory, "stdout.txt")), "local\nhttp\nx\ny\n"; got != want {
+	r := RunAttempt(t, b, a)
+	WantExit(t, r, 0)
+	if got, want := ReadFile(t, filepath.Join(r.TaskRootDirectory, "stdout.txt")), "local\nhttp\nx\ny\n"; got != want {
 		t.Errorf("stdout = %q, want %q", got, want)
 	}
 	wd := filepath.Join(r.TaskRootDirectory, "wd")
@@ -71,43 +63,44 @@ func TestResourceFiles(t *testing.T) {
 	}
 }
 
-func TestResourceFileFailures(t *testing.T) {
-	b := newBackend(t)
-	addNodes(t, b, "n1")
+func testResourceFileFailures(t *testing.T, e Env) {
+	b := e.start(t)
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
 	outside := t.TempDir()
 
 	// A task that plants a symlink out of its working directory; a retry's
 	// resource file must not follow it.
-	plant := taskAttempt("planted", "/bin/ln -s "+outside+" link")
-	wantExit(t, run(t, b, plant), 0)
+	WantExit(t, RunAttempt(t, b, e.Attempt("planted", "/bin/ln -s "+outside+" link")), 0)
 	src := filepath.Join(t.TempDir(), "f")
-	writeFile(t, src, "f")
+	WriteFile(t, src, "f")
 
 	tests := []struct {
 		name   string
 		taskID string
 		rf     task.ResourceFile
-		want   string // in the message
+		want   []string // in the message
 	}{
-		{"http 404", "t404", task.ResourceFile{HTTPURL: srv.URL + "/missing", FilePath: "x"}, "404"},
-		{"missing local file", "tmissing", task.ResourceFile{HTTPURL: "file:///nonexistent/embatch", FilePath: "x"}, "no such file"},
-		{"missing container", "tcont", task.ResourceFile{StorageContainerURL: "file:///nonexistent/embatch"}, "no such file"},
-		{"filePath escapes", "tesc", task.ResourceFile{HTTPURL: "file://" + src, FilePath: "../x"}, "escapes"},
-		{"symlink escapes", "planted", task.ResourceFile{HTTPURL: "file://" + src, FilePath: "link/f"}, "link/f"},
-		{"bad scheme", "tscheme", task.ResourceFile{HTTPURL: "ftp://example.com/x", FilePath: "x"}, "scheme"},
-		{"bad mode", "tmode", task.ResourceFile{HTTPURL: "file://" + src, FilePath: "x", FileMode: "rwx"}, "fileMode"},
+		{"http 404", "t404", task.ResourceFile{HTTPURL: srv.URL + "/missing", FilePath: "x"}, []string{"404"}},
+		{"missing local file", "tmissing", task.ResourceFile{HTTPURL: "file:///nonexistent/embatch", FilePath: "x"}, []string{"no such file"}},
+		{"missing container", "tcont", task.ResourceFile{StorageContainerURL: "file:///nonexistent/embatch"}, []string{"no such file"}},
+		{"filePath escapes", "tesc", task.ResourceFile{HTTPURL: "file://" + src, FilePath: "../x"}, []string{"escapes"}},
+		{"symlink escapes", "planted", task.ResourceFile{HTTPURL: "file://" + src, FilePath: "link/f"}, []string{`"link/f"`, e.LinkRefusal}},
+		{"symlink escapes deeper", "planted", task.ResourceFile{HTTPURL: "file://" + src, FilePath: "link/sub/f"}, []string{`"link/sub/f"`, e.LinkRefusal}},
+		{"bad scheme", "tscheme", task.ResourceFile{HTTPURL: "ftp://example.com/x", FilePath: "x"}, []string{"scheme"}},
+		{"bad mode", "tmode", task.ResourceFile{HTTPURL: "file://" + src, FilePath: "x", FileMode: "rwx"}, []string{"fileMode"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := taskAttempt(tt.taskID, "/bin/echo ran")
+			a := e.Attempt(tt.taskID, "/bin/echo ran")
 			a.ResourceFiles = []task.ResourceFile{tt.rf}
-			r := run(t, b, a)
-			wantFailure(t, r, task.OutcomePreProcessingError, task.FailureResourceFile)
+			r := RunAttempt(t, b, a)
+			WantFailure(t, r, task.OutcomePreProcessingError, task.FailureResourceFile)
 			msg := r.FailureInfo.Message
-			if !strings.Contains(msg, "resourceFiles[0]") || !strings.Contains(msg, tt.want) {
-				t.Errorf("message %q should name resourceFiles[0] and contain %q", msg, tt.want)
+			for _, want := range append([]string{"resourceFiles[0]"}, tt.want...) {
+				if !strings.Contains(msg, want) {
+					t.Errorf("message %q should name resourceFiles[0] and contain %q", msg, want)
+				}
 			}
 			if out, err := os.ReadFile(filepath.Join(r.TaskRootDirectory, "stdout.txt")); err == nil && strings.Contains(string(out), "ran") {
 				t.Error("the command ran despite the resource file failure")
@@ -119,33 +112,19 @@ func TestResourceFileFailures(t *testing.T) {
 	}
 }
 
-// listDir lists the files under dir as '/'-separated relative paths.
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			rel, _ := filepath.Rel(dir, p)
-			out = append(out, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	return out
-}
-
-func TestOutputFiles(t *testing.T) {
+func testOutputFiles(t *testing.T, e Env) {
 	const makeFiles = `mkdir -p out/sub && echo a > out/a.txt && echo b > out/b.txt && echo c > out/c.log && echo s > out/sub/s.txt && echo h > out/.hidden && echo one > single.txt`
-	for _, exitCode := range []string{"0", "1"} {
+	b := e.start(t)
+	for _, code := range []int{0, 1} {
+		exitCode := strconv.Itoa(code)
 		t.Run("exit "+exitCode, func(t *testing.T) {
-			b := newBackend(t)
-			addNodes(t, b, "n1")
 			dest := t.TempDir()
 			file := func(pattern, path string, cond task.OutputFileUploadCondition) task.OutputFile {
 				return task.OutputFile{FilePattern: pattern,
 					Destination:   task.OutputFileDestination{Container: &task.OutputFileContainerDestination{ContainerURL: "file://" + dest, Path: path}},
 					UploadOptions: task.OutputFileUploadOptions{UploadCondition: cond}}
 			}
-			a := taskAttempt("out", `/bin/sh -c '`+makeFiles+`; echo done; exit `+exitCode+`'`)
+			a := e.Attempt("out"+exitCode, `/bin/sh -c '`+makeFiles+`; echo done; exit `+exitCode+`'`)
 			a.OutputFiles = []task.OutputFile{
 				file("out/**", "all", ""),
 				file("**/*.txt", "txt", task.UploadOnTaskCompletion),
@@ -156,12 +135,8 @@ func TestOutputFiles(t *testing.T) {
 				file("../stdout.txt", "logs/stdout.txt", ""),
 				file("nothing/*.bin", "none", ""),
 			}
-			r := run(t, b, a)
-			code := 0
-			if exitCode == "1" {
-				code = 1
-			}
-			wantExit(t, r, code)
+			r := RunAttempt(t, b, a)
+			WantExit(t, r, code)
 			if r.FailureInfo != nil {
 				t.Errorf("FailureInfo = %+v", r.FailureInfo)
 			}
@@ -176,115 +151,110 @@ func TestOutputFiles(t *testing.T) {
 				want = append(want, "br/a.txt", "br/b.txt")
 			}
 			slices.Sort(want)
-			got := listDir(t, dest)
+			got := ListDir(t, dest)
 			slices.Sort(got)
 			if !slices.Equal(got, want) {
 				t.Errorf("uploaded %q\nwant %q", got, want)
 			}
-			if s := readFile(t, filepath.Join(dest, "logs", "stdout.txt")); s != "done\n" {
+			if s := ReadFile(t, filepath.Join(dest, "logs", "stdout.txt")); s != "done\n" {
 				t.Errorf("uploaded stdout = %q", s)
 			}
-			log := readFile(t, filepath.Join(r.TaskRootDirectory, "fileuploadout.txt"))
+			log := ReadFile(t, filepath.Join(r.TaskRootDirectory, "fileuploadout.txt"))
 			if !strings.Contains(log, "uploaded") || !strings.Contains(log, "skipped") {
 				t.Errorf("fileuploadout.txt = %q, want uploads and a skip", log)
 			}
-			if s := readFile(t, filepath.Join(r.TaskRootDirectory, "fileuploaderr.txt")); s != "" {
+			if s := ReadFile(t, filepath.Join(r.TaskRootDirectory, "fileuploaderr.txt")); s != "" {
 				t.Errorf("fileuploaderr.txt = %q, want empty", s)
 			}
 		})
 	}
 }
 
-func TestOutputFileUploadError(t *testing.T) {
-	b := newBackend(t)
-	addNodes(t, b, "n1")
+func testOutputFileUploadError(t *testing.T, e Env) {
+	b := e.start(t)
 	notADir := filepath.Join(t.TempDir(), "file")
-	writeFile(t, notADir, "x")
-	a := taskAttempt("up", `/bin/sh -c 'echo r > result.txt; exit 4'`)
+	WriteFile(t, notADir, "x")
+	a := e.Attempt("up", `/bin/sh -c 'echo r > result.txt; exit 4'`)
 	a.OutputFiles = []task.OutputFile{
 		{FilePattern: "result.txt", Destination: task.OutputFileDestination{Container: &task.OutputFileContainerDestination{ContainerURL: notADir}}},
 		{FilePattern: "result.txt", Destination: task.OutputFileDestination{Container: &task.OutputFileContainerDestination{ContainerURL: "https://account.blob.core.windows.net/c"}}},
 	}
-	r := run(t, b, a)
-	wantFailure(t, r, task.OutcomeFileUploadError, task.FailureFileUpload)
+	r := RunAttempt(t, b, a)
+	WantFailure(t, r, task.OutcomeFileUploadError, task.FailureFileUpload)
 	if r.ExitCode != 4 {
 		t.Errorf("ExitCode = %d, want the command's 4", r.ExitCode)
 	}
 	if !strings.Contains(r.FailureInfo.Message, "outputFiles[0]") {
 		t.Errorf("message %q should name outputFiles[0]", r.FailureInfo.Message)
 	}
-	errLog := readFile(t, filepath.Join(r.TaskRootDirectory, "fileuploaderr.txt"))
+	errLog := ReadFile(t, filepath.Join(r.TaskRootDirectory, "fileuploaderr.txt"))
 	if !strings.Contains(errLog, "outputFiles[0]") || !strings.Contains(errLog, "outputFiles[1]") {
 		t.Errorf("fileuploaderr.txt = %q, want both failures", errLog)
 	}
 }
 
-func TestOutputFilesAfterTerminate(t *testing.T) {
-	b := newBackend(t)
-	addNodes(t, b, "n1")
+func testOutputFilesAfterTerminate(t *testing.T, e Env) {
+	b := e.start(t)
 	dest := t.TempDir()
-	f := fifo(t)
-	a := taskAttempt("late", `/bin/sh -c 'echo partial; echo $$ > "$FIFO"; sleep 1000'`)
-	a.Env = []task.EnvironmentSetting{{Name: "FIFO", Value: f}}
+	a := e.Attempt("late", `/bin/sh -c 'echo partial; echo $$ > "$FIFO"; sleep 1000'`)
 	a.OutputFiles = []task.OutputFile{{FilePattern: "../std*.txt", Destination: task.OutputFileDestination{Container: &task.OutputFileContainerDestination{ContainerURL: dest, Path: "logs"}}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch := start(ctx, b, a)
-	readPIDs(t, f, ch)
+	ch, _ := StartRunning(ctx, t, b, a)
 	cancel()
-	r := wait(t, ch)
-	wantFailure(t, r, task.OutcomeExited, task.FailureTaskTerminated)
-	if s := readFile(t, filepath.Join(dest, "logs", "stdout.txt")); s != "partial\n" {
+	r := Wait(t, ch)
+	WantFailure(t, r, task.OutcomeExited, task.FailureTaskTerminated)
+	if s := ReadFile(t, filepath.Join(dest, "logs", "stdout.txt")); s != "partial\n" {
 		t.Errorf("uploaded stdout = %q, want the terminated task's output", s)
 	}
 }
 
-func TestTaskFiles(t *testing.T) {
-	b := newBackend(t)
-	addNodes(t, b, "n1")
+func testTaskFiles(t *testing.T, e Env) {
+	b := e.start(t)
+	n1 := e.Nodes[0]
 	outside := filepath.Join(t.TempDir(), "secret")
-	writeFile(t, outside, "secret")
+	WriteFile(t, outside, "secret")
 	line := `/bin/sh -c 'echo out; mkdir -p d && echo x > d/x.txt && ln -s ` + outside + ` evil && ln -s d/x.txt good && ln -s .. up'`
-	r := run(t, b, taskAttempt("files", line))
-	wantExit(t, r, 0)
+	r := RunAttempt(t, b, e.Attempt("files", line))
+	WantExit(t, r, 0)
 	ctx := context.Background()
 
-	got, err := b.ReadTaskFile(ctx, "n1", "job", "files", "stdout.txt")
+	got, err := b.ReadTaskFile(ctx, n1, "job", "files", "stdout.txt")
 	if err != nil || string(got) != "out\n" {
 		t.Errorf("ReadTaskFile(stdout.txt) = %q, %v", got, err)
 	}
-	got, err = b.ReadTaskFile(ctx, "n1", "job", "files", "wd/good")
+	got, err = b.ReadTaskFile(ctx, n1, "job", "files", "wd/good")
 	if err != nil || string(got) != "x\n" {
 		t.Errorf("ReadTaskFile(wd/good) = %q, %v (a link inside the task directory)", got, err)
 	}
 	for _, name := range []string{"../files/stdout.txt", "/etc/passwd", "wd/../../x", "wd/evil", "wd/up/../../../x", "", "wd/d"} {
-		data, err := b.ReadTaskFile(ctx, "n1", "job", "files", name)
+		data, err := b.ReadTaskFile(ctx, n1, "job", "files", name)
 		if err == nil {
 			t.Errorf("ReadTaskFile(%q) = %q, want an error", name, data)
 		} else if !errors.Is(err, task.ErrInvalidPropertyValue) {
 			t.Errorf("ReadTaskFile(%q) = %v, want InvalidPropertyValue", name, err)
 		}
 	}
-	if _, err := b.ReadTaskFile(ctx, "n1", "job", "files", "wd/missing"); err == nil || !strings.Contains(err.Error(), CodeFileNotFound) {
+	if _, err := b.ReadTaskFile(ctx, n1, "job", "files", "wd/missing"); err == nil || !strings.Contains(err.Error(), codeFileNotFound) {
 		t.Errorf("ReadTaskFile(missing) = %v, want FileNotFound", err)
 	}
-	if _, err := b.ReadTaskFile(ctx, "n1", "..", "files", "stdout.txt"); !errors.Is(err, task.ErrInvalidPropertyValue) {
+	if _, err := b.ReadTaskFile(ctx, n1, "..", "files", "stdout.txt"); !errors.Is(err, task.ErrInvalidPropertyValue) {
 		t.Errorf("job id '..': %v, want InvalidPropertyValue", err)
 	}
 
-	top, err := b.ListTaskFiles(ctx, "n1", "job", "files", false)
+	top, err := b.ListTaskFiles(ctx, n1, "job", "files", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if names := fileNames(top); !slices.Equal(names, []string{"stderr.txt", "stdout.txt", "wd"}) {
+	if names := FileNames(top); !slices.Equal(names, []string{"stderr.txt", "stdout.txt", "wd"}) {
 		t.Errorf("top-level files %q", names)
 	}
-	all, err := b.ListTaskFiles(ctx, "n1", "job", "files", true)
+	all, err := b.ListTaskFiles(ctx, n1, "job", "files", true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"stderr.txt", "stdout.txt", "wd", "wd/d", "wd/d/x.txt", "wd/good", "wd/up"}
-	if names := fileNames(all); !slices.Equal(names, want) {
+	if names := FileNames(all); !slices.Equal(names, want) {
 		t.Errorf("recursive files %q\nwant %q (wd/evil points out and is left out)", names, want)
 	}
 	for _, fi := range all {
@@ -300,13 +270,13 @@ func TestTaskFiles(t *testing.T) {
 		}
 	}
 
-	if err := b.RemoveTaskDir(ctx, "n1", "job", "files"); err != nil {
+	if err := b.RemoveTaskDir(ctx, n1, "job", "files"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.ListTaskFiles(ctx, "n1", "job", "files", true); err == nil || !strings.Contains(err.Error(), CodeFileNotFound) {
+	if _, err := b.ListTaskFiles(ctx, n1, "job", "files", true); err == nil || !strings.Contains(err.Error(), codeFileNotFound) {
 		t.Errorf("ListTaskFiles after RemoveTaskDir = %v, want FileNotFound", err)
 	}
-	if err := b.RemoveTaskDir(ctx, "n1", "job", "files"); err != nil {
+	if err := b.RemoveTaskDir(ctx, n1, "job", "files"); err != nil {
 		t.Errorf("second RemoveTaskDir = %v", err)
 	}
 	if _, err := os.Stat(outside); err != nil {
@@ -314,47 +284,38 @@ func TestTaskFiles(t *testing.T) {
 	}
 }
 
-func fileNames(files []node.FileInfo) []string {
-	var names []string
-	for _, f := range files {
-		names = append(names, f.Name)
-	}
-	return names
-}
-
-func TestStartTaskFiles(t *testing.T) {
-	b := newBackend(t)
-	addNodes(t, b, "n1")
-	a := &node.Attempt{ID: 9, Kind: node.KindStartTask, PoolID: "pool", TaskID: "starttask", NodeID: "n1", CommandLine: "/bin/echo started"}
-	wantExit(t, run(t, b, a), 0)
-	got, err := b.ReadTaskFile(context.Background(), "n1", "", "", "stdout.txt")
+func testStartTaskFiles(t *testing.T, e Env) {
+	b := e.start(t)
+	n1 := e.Nodes[0]
+	a := &node.Attempt{ID: NextID(), Kind: node.KindStartTask, PoolID: Pool, TaskID: "starttask", NodeID: n1, CommandLine: "/bin/echo started"}
+	WantExit(t, RunAttempt(t, b, a), 0)
+	got, err := b.ReadTaskFile(context.Background(), n1, "", "", "stdout.txt")
 	if err != nil || string(got) != "started\n" {
 		t.Errorf("start task stdout = %q, %v", got, err)
 	}
 }
 
-func TestTerminateDuringDownload(t *testing.T) {
-	b := newBackend(t)
-	addNodes(t, b, "n1")
+func testTerminateDuringDownload(t *testing.T, e Env) {
+	b := e.start(t)
 	arrived := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(arrived)
 		<-r.Context().Done() // hang until the client gives up
 	}))
 	defer srv.Close()
-	a := taskAttempt("slowdl", "/bin/echo ran")
+	a := e.Attempt("slowdl", "/bin/echo ran")
 	a.ResourceFiles = []task.ResourceFile{{HTTPURL: srv.URL + "/big", FilePath: "big"}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch := start(ctx, b, a)
+	ch := StartAttempt(ctx, b, a)
 	select {
 	case <-arrived:
-	case <-time.After(testTimeout):
+	case <-time.After(Timeout):
 		t.Fatal("the download did not start")
 	}
 	cancel()
-	r := wait(t, ch)
-	wantFailure(t, r, task.OutcomeExited, task.FailureTaskTerminated)
+	r := Wait(t, ch)
+	WantFailure(t, r, task.OutcomeExited, task.FailureTaskTerminated)
 	if r.ExitCode != -1 {
 		t.Errorf("ExitCode = %d, want -1 (no process ran)", r.ExitCode)
 	}
