@@ -67,11 +67,8 @@ func Restore(d Durable, now time.Time, exists func(jobID string) bool) (*Machine
 	if d.State == 0 {
 		return nil, task.Invalid("state", "", "a restored job schedule needs a state")
 	}
-	sc := d.Schedule
 	m := &Machine{
 		rec:       d.JobSchedule,
-		anchor:    d.CreationTime,
-		until:     sc.DoNotRunAfter,
 		next:      d.Next,
 		pending:   d.Pending,
 		active:    d.Active,
@@ -79,15 +76,7 @@ func Restore(d Durable, now time.Time, exists func(jobID string) bool) (*Machine
 		jobs:      slices.Clone(d.Jobs),
 		seq:       d.Seq,
 	}
-	if !sc.DoNotRunUntil.IsZero() {
-		m.anchor = sc.DoNotRunUntil
-	}
-	if sc.RecurrenceInterval != nil {
-		m.interval = sc.RecurrenceInterval.D()
-	}
-	if sc.StartWindow != nil && *sc.StartWindow < task.Unlimited {
-		m.window, m.hasWindow = sc.StartWindow.D(), true
-	}
+	m.setSchedule(d.Schedule, d.CreationTime)
 	m.now = now
 	if t := d.StateTransitionTime; t.After(m.now) {
 		m.now = t

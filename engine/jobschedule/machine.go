@@ -167,10 +167,20 @@ func New(spec Spec, now time.Time) (*Machine, error) {
 			State:               StateActive,
 			StateTransitionTime: now,
 		},
-		now:    now,
-		anchor: now,
-		until:  sc.DoNotRunAfter,
+		now: now,
 	}
+	m.setSchedule(sc, now)
+	m.setNext(m.anchor)
+	m.ready.Changed = true
+	m.advance()
+	m.sync()
+	return m, nil
+}
+
+// setSchedule derives the Machine's timing from sc, for a schedule created
+// at created.
+func (m *Machine) setSchedule(sc Schedule, created time.Time) {
+	m.anchor, m.until = created, sc.DoNotRunAfter
 	if !sc.DoNotRunUntil.IsZero() {
 		m.anchor = sc.DoNotRunUntil
 	}
@@ -180,11 +190,6 @@ func New(spec Spec, now time.Time) (*Machine, error) {
 	if sc.StartWindow != nil && *sc.StartWindow < task.Unlimited {
 		m.window, m.hasWindow = sc.StartWindow.D(), true
 	}
-	m.setNext(m.anchor)
-	m.ready.Changed = true
-	m.advance()
-	m.sync()
-	return m, nil
 }
 
 // JobSchedule returns the schedule's record.
