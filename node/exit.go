@@ -81,3 +81,34 @@ func PreProcessingResult(res Result, code string, err error) Result {
 	res.FailureInfo = Failure(task.UserError, code, "%v", err)
 	return res
 }
+
+// TerminatedResult is res for an attempt terminated before its command ran:
+// exit code -1, failure TaskEnded naming cause (the attempt context's
+// cause; see ExitFailure).
+func TerminatedResult(res Result, cause error) Result {
+	res.Kind = task.OutcomeExited
+	res.ExitCode = -1
+	res.FailureInfo = ExitFailure(true, cause, 0)
+	return res
+}
+
+// CoordinationFailure is the FailureInfo of a multi-instance task whose
+// coordination command on node nodeID ran and did not succeed: it exited
+// with code, or signal killed it, or it was terminated (terminated, cause
+// and signal as for ExitFailure). A termination is reported as such;
+// anything else is a MultiInstanceFailure naming the node and the code. The
+// details always name the node (NodeId).
+func CoordinationFailure(nodeID string, code int, terminated bool, cause error, signal syscall.Signal) *task.FailureInfo {
+	fi := ExitFailure(terminated, cause, signal) // never nil when terminated
+	if !terminated {
+		signalled := fi // nil for a plain exit
+		fi = Failure(task.UserError, task.FailureMultiInstanceFailure,
+			"the coordination command on node %s exited with code %d", nodeID, code)
+		if signalled != nil {
+			fi.Message += " (" + signalled.Message + ")"
+			fi.Details = signalled.Details
+		}
+	}
+	fi.Details = append(fi.Details, task.NameValue{Name: "NodeId", Value: nodeID})
+	return fi
+}

@@ -3,7 +3,6 @@ package local
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -15,7 +14,7 @@ import (
 
 // CodeFileNotFound is Azure's error code for a task file that does not
 // exist.
-const CodeFileNotFound = "FileNotFound"
+const CodeFileNotFound = node.CodeFileNotFound
 
 // taskDirOf is the local directory of a task on a node. An empty jobID
 // names the start task's directory; taskID may be node.JobPreparationDirName
@@ -70,7 +69,7 @@ func (b *Backend) ListTaskFiles(ctx context.Context, nodeID, jobID, taskID strin
 			}
 			return err
 		}
-		out = append(out, fileInfo(name, fi))
+		out = append(out, node.FileInfoOf(filepath.ToSlash(name), fi))
 		return nil
 	}
 	fsys := root.FS()
@@ -104,19 +103,6 @@ func (b *Backend) ListTaskFiles(ctx context.Context, nodeID, jobID, taskID strin
 	return out, nil
 }
 
-func fileInfo(name string, fi fs.FileInfo) node.FileInfo {
-	info := node.FileInfo{
-		Name:         filepath.ToSlash(name),
-		IsDirectory:  fi.IsDir(),
-		LastModified: fi.ModTime().UTC(),
-		FileMode:     fmt.Sprintf("%04o", fi.Mode().Perm()),
-	}
-	if !fi.IsDir() {
-		info.ContentLength = fi.Size()
-	}
-	return info
-}
-
 // ReadTaskFile returns the content of name, a '/'-separated path relative to
 // the task directory such as "stdout.txt" or "wd/out/result.csv". Names that
 // leave the directory ("../x", "/etc/passwd", or a symbolic link pointing
@@ -133,11 +119,8 @@ func (b *Backend) ReadTaskFile(ctx context.Context, nodeID, jobID, taskID, name 
 	}
 	defer root.Close()
 	f, err := root.Open(clean)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, task.Errorf(CodeFileNotFound, "filePath", name, "task %s has no such file", taskID)
-	case err != nil:
-		return nil, task.Invalid("filePath", name, "cannot open: %v", err)
+	if err != nil {
+		return nil, node.TaskFileError(taskID, name, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()

@@ -325,8 +325,7 @@ func (b *Backend) Start(ctx context.Context, a *node.Attempt, done func(node.Res
 	b.mu.Unlock()
 	if closed {
 		now := time.Now()
-		go done(node.Result{Kind: task.OutcomePreProcessingError, ExitCode: -1, StartTime: now, EndTime: now,
-			FailureInfo: &task.FailureInfo{Category: task.ServerError, Code: "NodeStateUnusable", Message: errClosed.Error()}})
+		go done(node.ServerErrorResult(node.Result{StartTime: now, EndTime: now}, errClosed))
 		return
 	}
 	go func() {

@@ -2,25 +2,14 @@ package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/embatch/embatch/node"
 	"github.com/embatch/embatch/task"
 )
-
-// terminated is the result of an attempt terminated before its command
-// ran: exit code -1, failure TaskEnded.
-func terminated(ctx context.Context, res node.Result) node.Result {
-	res.Kind = task.OutcomeExited
-	res.ExitCode = -1
-	res.FailureInfo = exitFailure(exit{terminated: true, cause: context.Cause(ctx)})
-	return res
-}
 
 // run carries out attempt a and returns its result, with EndTime set.
 func (b *Backend) run(ctx context.Context, a *node.Attempt) node.Result {
@@ -47,12 +36,15 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, res node.Resu
 	// before the coordination phase so that its command can use them too.
 	if err := b.fetchResourceFiles(ctx, wd, "resourceFiles", a.ResourceFiles); err != nil {
 		if ctx.Err() != nil {
-			return terminated(ctx, res)
+			return node.TerminatedResult(res, context.Cause(ctx))
 		}
 		return node.PreProcessingResult(res, task.FailureResourceFile, err)
 	}
 	if a.MultiInstance() {
-		if failed, ok := b.coordinate(ctx, a, nodes, res); !ok {
+		failed, ok := node.RunInstances(ctx, nodes, func(ctx context.Context, n *localNode) (node.Result, bool) {
+			return b.runInstance(ctx, a, n, res)
+		})
+		if !ok {
 			return failed
 		}
 	}
@@ -71,7 +63,7 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, res node.Resu
 	}
 	res.Kind = task.OutcomeExited
 	res.ExitCode = e.code
-	res.FailureInfo = exitFailure(e)
+	res.FailureInfo = node.ExitFailure(e.terminated, e.cause, e.signal)
 	if len(a.OutputFiles) > 0 {
 		if err := b.uploadOutputFiles(ctx, a.OutputFiles, taskDir, wd, e.code); err != nil {
 			res.Kind = task.OutcomeFileUploadError
@@ -81,12 +73,6 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, res node.Resu
 		}
 	}
 	return res
-}
-
-// exitFailure is the FailureInfo of a command that ran; see
-// node.ExitFailure.
-func exitFailure(e exit) *task.FailureInfo {
-	return node.ExitFailure(e.terminated, e.cause, e.signal)
 }
 
 // attemptNodes returns the nodes of a's instances, primary first, after
@@ -135,41 +121,10 @@ func (b *Backend) addressOf(nodeID string) string {
 	return nodeID
 }
 
-// coordinate runs a multi-instance task's instance phase on every node at
-// once: common resource files into the task directory, then the
-// coordination command (if any). The first failure kills the other
-// instances. ok is false when the attempt failed; failed is its result then.
-func (b *Backend) coordinate(ctx context.Context, a *node.Attempt, nodes []*localNode, res node.Result) (failed node.Result, ok bool) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		mu    sync.Mutex
-		first *node.Result // the first instance to fail
-		wg    sync.WaitGroup
-	)
-	fail := func(r node.Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		if first == nil {
-			first = &r
-			cancel(errors.New("another instance failed"))
-		}
-	}
-	for _, n := range nodes {
-		wg.Go(func() {
-			if r, ok := b.runInstance(ctx, a, n, res); !ok {
-				fail(r)
-			}
-		})
-	}
-	wg.Wait()
-	if first == nil {
-		return res, true
-	}
-	return *first, false
-}
-
-// runInstance is one instance's part of coordinate.
+// runInstance is node n's part of a multi-instance task's instance phase,
+// which node.RunInstances runs on every node at once: common resource files
+// into the task directory, then the coordination command (if any). ok is
+// false when the attempt failed; the result is the attempt's then.
 func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, n *localNode, res node.Result) (node.Result, bool) {
 	id := n.info.NodeID
 	taskDir := n.layout.AttemptDir(a)
@@ -179,7 +134,7 @@ func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, n *localNode
 	}
 	if err := b.fetchResourceFiles(ctx, taskDir, "commonResourceFiles", a.CommonResourceFiles); err != nil {
 		if ctx.Err() != nil {
-			return terminated(ctx, res), false
+			return node.TerminatedResult(res, context.Cause(ctx)), false
 		}
 		return node.PreProcessingResult(res, task.FailureResourceFile, fmt.Errorf("node %s: %w", id, err)), false
 	}
@@ -203,16 +158,6 @@ func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, n *localNode
 	}
 	res.Kind = task.OutcomeExited
 	res.ExitCode = e.code
-	if fi := exitFailure(e); fi != nil && e.terminated {
-		res.FailureInfo = fi
-	} else {
-		res.FailureInfo = node.Failure(task.UserError, task.FailureMultiInstanceFailure,
-			"the coordination command on node %s exited with code %d", id, e.code)
-		if fi != nil {
-			res.FailureInfo.Message += " (" + fi.Message + ")"
-			res.FailureInfo.Details = fi.Details
-		}
-	}
-	res.FailureInfo.Details = append(res.FailureInfo.Details, task.NameValue{Name: "NodeId", Value: id})
+	res.FailureInfo = node.CoordinationFailure(id, e.code, e.terminated, e.cause, e.signal)
 	return res, false
 }

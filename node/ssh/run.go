@@ -9,7 +9,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -42,8 +41,7 @@ func (b *Backend) Start(ctx context.Context, a *node.Attempt, done func(node.Res
 	b.mu.Unlock()
 	if closed {
 		now := time.Now()
-		go done(node.Result{Kind: task.OutcomePreProcessingError, ExitCode: -1, StartTime: now, EndTime: now,
-			FailureInfo: node.Failure(task.ServerError, "NodeStateUnusable", "%v", errClosed)})
+		go done(node.ServerErrorResult(node.Result{StartTime: now, EndTime: now}, errClosed))
 		return
 	}
 	go func() {
@@ -118,15 +116,6 @@ func enterFailed(res node.Result, a *node.Attempt, err error) node.Result {
 	return node.ServerErrorResult(res, err)
 }
 
-// terminated is the result of an attempt terminated before its command
-// ran.
-func terminated(ctx context.Context, res node.Result) node.Result {
-	res.Kind = task.OutcomeExited
-	res.ExitCode = -1
-	res.FailureInfo = node.ExitFailure(true, context.Cause(ctx), 0)
-	return res
-}
-
 // lostResult is the result of an attempt whose node le.nodeID was lost.
 // For the attempt's own node (the primary) it carries
 // task.FailureNodeLost, on which the engine requeues the task. A lost
@@ -164,7 +153,7 @@ func fail(ctx context.Context, res node.Result, a *node.Attempt, t *target, err 
 		return lostResult(res, a, le)
 	}
 	if ctx.Err() != nil {
-		return terminated(ctx, res)
+		return node.TerminatedResult(res, context.Cause(ctx))
 	}
 	return otherwise(res, err)
 }
@@ -194,7 +183,10 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, ts []*target,
 		}
 	}
 	if a.MultiInstance() {
-		if failed, ok := b.coordinate(ctx, a, ts, res); !ok {
+		failed, ok := node.RunInstances(ctx, ts, func(ctx context.Context, t *target) (node.Result, bool) {
+			return b.runInstance(ctx, a, t, res)
+		})
+		if !ok {
 			return failed
 		}
 	}
@@ -230,40 +222,10 @@ func (b *Backend) runAttempt(ctx context.Context, a *node.Attempt, ts []*target,
 	return res
 }
 
-// coordinate runs a multi-instance task's instance phase on every node at
-// once: common resource files into the task directory, then the
-// coordination command (if any). The first failure kills the other
-// instances. ok is false when the attempt failed; failed is its result then.
-func (b *Backend) coordinate(ctx context.Context, a *node.Attempt, ts []*target, res node.Result) (failed node.Result, ok bool) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		mu    sync.Mutex
-		first *node.Result // the first instance to fail
-		wg    sync.WaitGroup
-	)
-	for _, t := range ts {
-		wg.Go(func() {
-			r, ok := b.runInstance(ctx, a, t, res)
-			if ok {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if first == nil {
-				first = &r
-				cancel(errors.New("another instance failed"))
-			}
-		})
-	}
-	wg.Wait()
-	if first == nil {
-		return res, true
-	}
-	return *first, false
-}
-
-// runInstance is one instance's part of coordinate.
+// runInstance is t's part of a multi-instance task's instance phase, which
+// node.RunInstances runs on every node at once: common resource files into
+// the task directory, then the coordination command (if any). ok is false
+// when the attempt failed; the result is the attempt's then.
 func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, t *target, res node.Result) (node.Result, bool) {
 	taskDir := t.layout.AttemptDir(a)
 	wd := node.WorkingDir(taskDir)
@@ -299,17 +261,7 @@ func (b *Backend) runInstance(ctx context.Context, a *node.Attempt, t *target, r
 	}
 	res.Kind = task.OutcomeExited
 	res.ExitCode = e.code
-	if fi := node.ExitFailure(e.terminated, e.cause, e.signal); fi != nil && e.terminated {
-		res.FailureInfo = fi
-	} else {
-		res.FailureInfo = node.Failure(task.UserError, task.FailureMultiInstanceFailure,
-			"the coordination command on node %s exited with code %d", id, e.code)
-		if fi != nil {
-			res.FailureInfo.Message += " (" + fi.Message + ")"
-			res.FailureInfo.Details = fi.Details
-		}
-	}
-	res.FailureInfo.Details = append(res.FailureInfo.Details, task.NameValue{Name: "NodeId", Value: id})
+	res.FailureInfo = node.CoordinationFailure(id, e.code, e.terminated, e.cause, e.signal)
 	return res, false
 }
 
