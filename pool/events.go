@@ -20,7 +20,14 @@ type AddJob struct{ Spec task.JobSpec }
 // returns an error naming it and nothing is added.
 type AddTasks struct {
 	JobID string
+	// Tasks are the tasks to add. The core copies them: the caller may
+	// reuse the slice.
 	Tasks []task.TaskSpec
+	// Specs, an alternative to Tasks (set one of them), are the tasks by
+	// pointer. The core keeps these pointers instead of copying the specs,
+	// so the specs must never change afterwards. The simulator passes its
+	// workload's specs this way, saving a copy per task.
+	Specs []*task.TaskSpec
 }
 
 // AttemptExited reports that an attempt ended on its node(s).

@@ -66,7 +66,7 @@ func (j *jobRec) jobManager() *Candidate {
 		return nil
 	}
 	if j.manager == nil {
-		j.manager = j.tasks[task.FoldID(m.ID)]
+		j.manager = j.tasks.get(task.FoldID(m.ID))
 	}
 	return j.manager
 }

@@ -23,7 +23,22 @@ func (s *Scheduler) setNodeState(n *nodeRec, st NodeState) {
 		n.rec.StateTransitionTime = s.now
 		s.nodeChanged(n)
 	}
+	s.markBusy(n)
 	s.refreshNode(n)
+}
+
+// markBusy keeps n.busy and s.busyNodes in step with n's state (a node that
+// left the pool counts no more).
+func (s *Scheduler) markBusy(n *nodeRec) {
+	busy := (n.rec.State == NodeCreating || n.leaving) && s.nodeByID[n.rec.ID] == n
+	if busy != n.busy {
+		n.busy = busy
+		if busy {
+			s.busyNodes++
+		} else {
+			s.busyNodes--
+		}
+	}
 }
 
 // refreshNode derives idle/running/offline from the node's tasks and
@@ -166,6 +181,7 @@ func (s *Scheduler) allocateNode(dedicated bool) {
 	n.rec.AffinityID = n.rec.ID
 	s.nodeList = append(s.nodeList, n)
 	s.nodeByID[n.rec.ID] = n
+	s.markBusy(n)
 	s.nodeChanged(n)
 	s.act(Action{Kind: ActAllocateNode, Node: n.rec.ID, Dedicated: dedicated})
 }
@@ -173,13 +189,7 @@ func (s *Scheduler) allocateNode(dedicated bool) {
 // updateAlloc recomputes the allocation state: resizing while any node is
 // arriving or leaving.
 func (s *Scheduler) updateAlloc(timeout time.Duration) {
-	busy := false
-	for _, n := range s.nodeList {
-		if n.rec.State == NodeCreating || n.leaving {
-			busy = true
-			break
-		}
-	}
+	busy := s.busyNodes > 0
 	switch {
 	case busy && s.alloc == AllocationSteady:
 		s.alloc, s.allocChanged = AllocationResizing, s.now
@@ -214,6 +224,7 @@ func (s *Scheduler) endResize() {
 		for _, n := range s.nodeList {
 			if n.leaving && len(n.attempts) > 0 {
 				n.leaving = false
+				s.markBusy(n)
 				s.setNodeState(n, s.upState(n))
 			}
 		}
@@ -307,6 +318,7 @@ func (s *Scheduler) removeNodes(e RemoveNodes) error {
 // are gone.
 func (s *Scheduler) startLeaving(n *nodeRec, opt DeallocationOption) {
 	n.leaving, n.leaveOpt = true, opt
+	s.markBusy(n)
 	if n.rec.State == NodeCreating {
 		s.releaseNode(n)
 		return
@@ -335,6 +347,10 @@ func (s *Scheduler) releaseNode(n *nodeRec) {
 		return
 	}
 	s.nodes.drop(n)
+	if n.busy {
+		n.busy = false
+		s.busyNodes--
+	}
 	delete(s.nodeByID, n.rec.ID)
 	s.nodeList = slices.DeleteFunc(s.nodeList, func(x *nodeRec) bool { return x == n })
 	for _, j := range s.jobs {
@@ -401,7 +417,7 @@ func (s *Scheduler) runStartTask(n *nodeRec) {
 		a:     Attempt{ID: s.attemptID, Kind: AttemptStartTask, Nodes: []string{n.rec.ID}, Retry: n.startTries, Start: s.now, StartTask: s.spec.StartTask, Dedicated: n.rec.IsDedicated},
 		nodes: []*nodeRec{n}, started: true,
 	}
-	s.attempts[a.a.ID] = a
+	s.attempts.put(a)
 	n.attempts = append(n.attempts, a)
 	n.startTask = a
 	n.rec.StartTaskInfo = &StartTaskInfo{State: "running", StartTime: s.now, RetryCount: n.startTries}
@@ -489,7 +505,7 @@ func (s *Scheduler) nodeFailed(e NodeFailed) error {
 // instances of a multi-instance task are killed, and it is requeued when
 // that kill is confirmed.
 func (s *Scheduler) nodeLostAttempt(a *attemptRec, n *nodeRec) {
-	if s.attempts[a.a.ID] != a {
+	if s.attempts.get(a.a.ID) != a {
 		return
 	}
 	if a.task != nil && a.started && len(a.nodes) > 1 {
@@ -522,7 +538,7 @@ func (s *Scheduler) nodeLostAttempt(a *attemptRec, n *nodeRec) {
 		if p != nil && p.attempt == a {
 			p.attempt = nil
 			for _, w := range p.waiting {
-				if s.attempts[w.a.ID] == w {
+				if s.attempts.get(w.a.ID) == w {
 					s.nodeLostAttempt(w, n)
 				}
 			}

@@ -9,24 +9,31 @@ import (
 
 // Candidate is a task as scheduling policies see it. The scheduler owns it;
 // policies keep pointers in their queues and read it through these methods.
+//
+// It is kept small, because the core holds one per task (queued, running or
+// completed): the spec is a pointer into the core's copy of the submitted
+// collection, and what a task has only once it ran (execution and node
+// info) is allocated when it first starts, is retried or requeued.
 type Candidate struct {
-	spec      task.TaskSpec
-	job       *jobRec
-	seq       uint64
-	state     task.TaskState
-	prev      task.TaskState
-	created   time.Time
-	changed   time.Time
-	exec      task.ExecutionInfo
-	nodeInfo  *task.NodeInfo
-	unmet     int
-	blocked   bool
-	children  []*Candidate
-	attempt   *attemptRec
+	spec    *task.TaskSpec
+	job     *jobRec
+	seq     uint64
+	run     *runInfo // nil until the task first starts, is retried or requeued
+	attempt *attemptRec
+	// children are the tasks waiting for this one to complete; a pointer
+	// to keep the record small, as most tasks have none.
+	children *[]*Candidate
+	created  time.Time
+	changed  time.Time
+	// unmet counts dependencies that have not completed yet.
+	unmet     int32
 	epoch     uint32
-	ready     bool
 	slots     int
 	instances int
+	state     task.TaskState
+	prev      task.TaskState
+	ready     bool
+	blocked   bool
 	// depsSatisfied records the dependency action of the final outcome.
 	depsSatisfied bool
 }
@@ -58,7 +65,7 @@ func (c *Candidate) Instances() int { return c.instances }
 func (c *Candidate) Estimate() time.Duration { return c.spec.WallClockLimit().D() }
 
 // Spec is the task's spec. Policies must not modify it.
-func (c *Candidate) Spec() *task.TaskSpec { return &c.spec }
+func (c *Candidate) Spec() *task.TaskSpec { return c.spec }
 
 // Epoch changes every time the task leaves the ready set. A policy that
 // stored (c, c.Epoch()) when c was added knows the entry is stale when the
@@ -236,6 +243,21 @@ func (jq *azureJobQueue) queue(k shapeKey) *fifo {
 	return q
 }
 
+// reset empties jq for reuse by another job, keeping one shape's FIFO (and
+// its storage) if it has one.
+func (jq *azureJobQueue) reset() {
+	jq.job = nil
+	if len(jq.queues) > 1 {
+		clear(jq.shapes[1:])
+		clear(jq.queues[1:])
+		jq.shapes, jq.queues = jq.shapes[:1], jq.queues[:1]
+	}
+	for _, q := range jq.queues {
+		clear(q.items)
+		q.items, q.head = q.items[:0], 0
+	}
+}
+
 // AzurePolicy is Azure Batch's ordering: jobs by priority (higher first),
 // then by arrival; within a job, tasks in arrival order. It is greedy: a task
 // that does not fit is skipped and smaller ones behind it may run. This is
@@ -244,6 +266,10 @@ type AzurePolicy struct {
 	jobs  []*azureJobQueue // sorted by priority desc, job seq asc
 	byJob map[*jobRec]*azureJobQueue
 	n     int
+	// spare holds a job queue whose tasks were all placed, for reuse: on
+	// a lightly loaded pool a job's queue empties after nearly every
+	// arrival, and allocating it again each time dominated Add.
+	spare *azureJobQueue
 }
 
 // NewAzurePolicy returns Azure's default policy.
@@ -261,7 +287,12 @@ func (p *AzurePolicy) Len() int { return p.n }
 func (p *AzurePolicy) Add(c *Candidate) {
 	jq := p.byJob[c.job]
 	if jq == nil {
-		jq = &azureJobQueue{job: c.job}
+		if jq = p.spare; jq != nil {
+			p.spare = nil
+			jq.job = c.job
+		} else {
+			jq = &azureJobQueue{job: c.job}
+		}
 		p.byJob[c.job] = jq
 		i, _ := slices.BinarySearchFunc(p.jobs, jq, func(a, b *azureJobQueue) int {
 			if a.job.spec.Priority != b.job.spec.Priority {
@@ -297,6 +328,8 @@ func (p *AzurePolicy) Schedule(cl *Cluster) {
 	p.jobs = slices.DeleteFunc(p.jobs, func(jq *azureJobQueue) bool {
 		if jq.n == 0 {
 			delete(p.byJob, jq.job)
+			jq.reset()
+			p.spare = jq
 			return true
 		}
 		return false

@@ -242,8 +242,17 @@ func (w *walker) randomStep() {
 // records.
 func checkInvariants(sc *scenario) error {
 	s := sc.s
+	busy := 0
+	for _, n := range s.nodeList {
+		if n.rec.State == NodeCreating || n.leaving {
+			busy++
+		}
+	}
+	if busy != s.busyNodes {
+		return fmt.Errorf("%d nodes being created or leaving, counted %d", busy, s.busyNodes)
+	}
 	slotsUsed := map[*nodeRec]int{}
-	for id, a := range s.attempts {
+	for id, a := range s.attempts.all() {
 		if a.a.ID != id {
 			return fmt.Errorf("attempt %d filed under %d", a.a.ID, id)
 		}
@@ -282,7 +291,7 @@ func checkInvariants(sc *scenario) error {
 			count++
 		}
 		for _, a := range n.attempts {
-			if s.attempts[a.a.ID] != a {
+			if s.attempts.get(a.a.ID) != a {
 				return fmt.Errorf("node %s lists ended attempt #%d", n.rec.ID, a.a.ID)
 			}
 		}
@@ -312,13 +321,13 @@ func checkInvariants(sc *scenario) error {
 				}
 			case task.TaskPreparing, task.TaskRunning:
 				c.Running++
-				if t.attempt == nil || s.attempts[t.attempt.a.ID] != t.attempt {
+				if t.attempt == nil || s.attempts.get(t.attempt.a.ID) != t.attempt {
 					return fmt.Errorf("%s task %s/%s has no live attempt", t.state, j.spec.ID, t.spec.ID)
 				}
 				running++
 			case task.TaskCompleted:
 				c.Completed++
-				if t.exec.Result == task.ResultSuccess {
+				if t.result() == task.ResultSuccess {
 					c.Succeeded++
 				} else {
 					c.Failed++
@@ -330,8 +339,8 @@ func checkInvariants(sc *scenario) error {
 			if t.state != task.TaskCompleted {
 				incomplete++
 			}
-			if max := t.spec.MaxRetries(&j.spec); max >= 0 && t.exec.RetryCount > max {
-				return fmt.Errorf("task %s/%s retried %d times, max %d", j.spec.ID, t.spec.ID, t.exec.RetryCount, max)
+			if max := t.spec.MaxRetries(&j.spec); max >= 0 && t.retryCount() > max {
+				return fmt.Errorf("task %s/%s retried %d times, max %d", j.spec.ID, t.spec.ID, t.retryCount(), max)
 			}
 			if t.ready {
 				ready++
@@ -387,7 +396,7 @@ func checkRunIndex(s *Scheduler) error {
 		return nil
 	}
 	tasks := 0
-	for id, a := range s.attempts {
+	for id, a := range s.attempts.all() {
 		if a.task == nil {
 			continue
 		}
@@ -400,7 +409,7 @@ func checkRunIndex(s *Scheduler) error {
 	n := 0
 	s.running.each(func(it *runItem) bool {
 		n++
-		if s.attempts[it.id] != it.a || it.end != it.a.runEnd {
+		if s.attempts.get(it.id) != it.a || it.end != it.a.runEnd {
 			err = fmt.Errorf("running index holds attempt #%d (end %d), which is not running under that end", it.id, it.end)
 			return false
 		}

@@ -3,7 +3,6 @@ package pool
 import (
 	"cmp"
 	"slices"
-	"strconv"
 
 	"github.com/embatch/embatch/task"
 )
@@ -123,8 +122,12 @@ func Restore(p DurablePool, jobs []DurableJob, tasks []DurableTask, cfg Config) 
 	tasks = slices.Clone(tasks)
 	slices.SortFunc(tasks, func(a, b DurableTask) int { return cmp.Compare(a.Seq, b.Seq) })
 	restored := make([]*Candidate, 0, len(tasks))
+	// The restored tasks' specs, in one allocation (candidates point into
+	// it, as into an added collection).
+	specs := make([]task.TaskSpec, len(tasks))
 	for i := range tasks {
-		c, err := s.restoreTask(&tasks[i])
+		specs[i] = tasks[i].TaskSpec
+		c, err := s.restoreTask(&tasks[i], &specs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -172,13 +175,13 @@ func (s *Scheduler) restoreJob(d *DurableJob) error {
 	}
 	j := &jobRec{
 		spec:            d.JobSpec,
+		poolID:          s.spec.ID,
 		seq:             d.Seq,
 		state:           d.State,
 		prev:            d.PreviousState,
 		created:         d.CreationTime,
 		changed:         d.StateTransitionTime,
 		exec:            d.ExecutionInfo,
-		tasks:           make(map[string]*Candidate),
 		endReason:       d.EndReason,
 		releaseOnDelete: d.ReleaseOnDelete,
 	}
@@ -195,13 +198,13 @@ func (s *Scheduler) restoreJob(d *DurableJob) error {
 
 // restoreTask adds a task record to its job; a task that was preparing or
 // running is requeued (its node is gone).
-func (s *Scheduler) restoreTask(d *DurableTask) (*Candidate, error) {
+func (s *Scheduler) restoreTask(d *DurableTask, spec *task.TaskSpec) (*Candidate, error) {
 	j := s.jobs[task.FoldID(d.JobID)]
 	if j == nil {
 		return nil, task.Errorf(task.CodeJobNotFound, "jobId", d.JobID, "restore: task %q of an unknown job", d.ID)
 	}
 	key := task.FoldID(d.ID)
-	if _, ok := j.tasks[key]; ok {
+	if j.tasks.get(key) != nil {
 		return nil, task.Errorf(task.CodeTaskExists, "id", d.ID, "restore: task listed twice in job %q", d.JobID)
 	}
 	if d.Seq == 0 || d.Seq <= s.taskSeq {
@@ -212,37 +215,33 @@ func (s *Scheduler) restoreTask(d *DurableTask) (*Candidate, error) {
 	}
 	s.taskSeq = d.Seq
 	c := &Candidate{
-		spec:          d.TaskSpec,
+		spec:          spec,
 		job:           j,
 		seq:           d.Seq,
 		state:         d.State,
 		prev:          d.PreviousState,
 		created:       d.CreationTime,
 		changed:       d.StateTransitionTime,
-		exec:          d.ExecutionInfo,
-		slots:         s.taskSlots(j, &d.TaskSpec),
+		slots:         s.taskSlots(j, spec),
 		instances:     d.MultiInstanceSettings.Instances(),
 		depsSatisfied: d.DepsSatisfied,
 	}
+	if d.ExecutionInfo != (task.ExecutionInfo{}) {
+		c.setExecInfo(d.ExecutionInfo)
+	}
 	if d.NodeInfo != nil {
-		ni := *d.NodeInfo
-		c.nodeInfo = &ni
+		c.setNodeInfo(*d.NodeInfo)
 	}
-	j.tasks[key] = c
+	j.tasks.put(key, c)
 	j.order = append(j.order, c)
-	if n, err := strconv.Atoi(c.spec.ID); err == nil && n >= 0 && strconv.Itoa(n) == c.spec.ID {
-		if j.intIDs == nil {
-			j.intIDs = make(map[int]*Candidate)
-		}
-		j.intIDs[n] = c
-	}
 	w := c.slots * c.instances
 	switch c.state {
 	case task.TaskPreparing, task.TaskRunning:
 		// Its node is gone: back to active, requeueCount+1, as Azure
 		// does after a node loss. The state change is in the next Ready.
-		c.exec.RequeueCount++
-		c.exec.LastRequeueTime = s.now
+		m := c.extra()
+		m.requeueCount++
+		m.lastRequeue = s.now
 		c.prev, c.state, c.changed = c.state, task.TaskActive, s.now
 		s.taskChanged(c)
 		fallthrough
@@ -253,7 +252,7 @@ func (s *Scheduler) restoreTask(d *DurableTask) (*Candidate, error) {
 	case task.TaskCompleted:
 		j.counts.Completed++
 		j.slotCounts.Completed += w
-		switch c.exec.Result {
+		switch c.result() {
 		case task.ResultSuccess:
 			j.counts.Succeeded++
 			j.slotCounts.Succeeded += w
@@ -261,7 +260,7 @@ func (s *Scheduler) restoreTask(d *DurableTask) (*Candidate, error) {
 			j.counts.Failed++
 			j.slotCounts.Failed += w
 		default:
-			return nil, task.Invalid("executionInfo.result", c.exec.Result, "restore: completed task %q of job %q has no result", d.ID, d.JobID)
+			return nil, task.Invalid("executionInfo.result", c.result(), "restore: completed task %q of job %q has no result", d.ID, d.JobID)
 		}
 	}
 	return c, nil

@@ -184,7 +184,7 @@ func restartWalk(t *testing.T, w *walker, m *memStore) {
 		})
 	}
 	jobs, tasks := m.restoreArgs(w.rng)
-	s, err := Restore(m.pool, jobs, tasks, Config{Now: w.sc.now})
+	s, err := Restore(m.pool, jobs, tasks, Config{Now: w.sc.now, ReuseAttempts: true})
 	if err != nil {
 		t.Fatalf("restore: %v\nscript:\n%s", err, strings.Join(w.script, "\n"))
 	}
@@ -329,7 +329,7 @@ func TestRestoreRules(t *testing.T) {
 	step(AddTasks{JobID: "k", Tasks: []task.TaskSpec{
 		{ID: "f", CommandLine: "x"}, {ID: "g", CommandLine: "x", DependsOn: dep("f")}, {ID: "h", CommandLine: "x"},
 	}})
-	for _, at := range s.attempts {
+	for _, at := range s.attempts.all() {
 		if at.a.TaskID == "f" {
 			step(AttemptExited{ID: at.a.ID, Outcome: task.OutcomeExited, ExitCode: 2})
 			break
@@ -449,7 +449,7 @@ func TestCompactTasks(t *testing.T) {
 	}})
 	// Run 1 and 2 (one slot: one at a time); 2 fails, so 3 is blocked.
 	for _, code := range []int{0, 1} {
-		for id := range s.attempts {
+		for id := range s.attempts.all() {
 			step(t0, AttemptExited{ID: id, Outcome: task.OutcomeExited, ExitCode: code})
 			break
 		}

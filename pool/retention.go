@@ -69,21 +69,18 @@ func (s *Scheduler) expired(c *Candidate, def time.Duration) bool {
 	if keep <= 0 {
 		return false
 	}
-	return !c.exec.EndTime.Add(keep).After(s.now)
+	return !c.endTime().Add(keep).After(s.now)
 }
 
 // dropTask forgets a completed task (its position in j.order is the
 // caller's to remove).
 func (s *Scheduler) dropTask(c *Candidate) {
 	j := c.job
-	delete(j.tasks, task.FoldID(c.spec.ID))
-	if n, err := strconv.Atoi(c.spec.ID); err == nil && j.intIDs[n] == c {
-		delete(j.intIDs, n)
-	}
+	j.tasks.del(task.FoldID(c.spec.ID), c)
 	w := c.slots * c.instances
 	j.counts.Completed--
 	j.slotCounts.Completed -= w
-	if c.exec.Result == task.ResultSuccess {
+	if c.result() == task.ResultSuccess {
 		j.counts.Succeeded--
 		j.slotCounts.Succeeded -= w
 	} else {
@@ -91,8 +88,8 @@ func (s *Scheduler) dropTask(c *Candidate) {
 		j.slotCounts.Failed -= w
 	}
 	ch := Change{Kind: ChangeTaskDeleted, JobID: j.spec.ID, TaskID: c.spec.ID, TaskState: c.state}
-	if c.nodeInfo != nil {
-		ch.NodeID = c.nodeInfo.NodeID
+	if ni := c.nodeInfo(); ni != nil {
+		ch.NodeID = ni.NodeID
 	}
 	s.change(ch)
 }

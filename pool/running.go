@@ -83,7 +83,7 @@ func (s *Scheduler) buildRunIndex() {
 	}
 	s.runIndexed = true
 	s.running = newTree(cmpRunItem, nil)
-	for _, a := range s.attempts {
+	for _, a := range s.attempts.all() {
 		if a.task != nil {
 			s.indexRunning(a)
 		}

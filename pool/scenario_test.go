@@ -733,7 +733,7 @@ func (sc *scenario) cmdPool(out *strings.Builder, a *scenarioArgs, input string,
 		td := task.Duration(d)
 		spec.ResizeTimeout = &td
 	}
-	cfg := Config{Now: sc.now}
+	cfg := Config{Now: sc.now, ReuseAttempts: true} // the harness copies every Attempt
 	if name, ok, err := a.str("policy"); err != nil {
 		return err
 	} else if ok {

@@ -17,6 +17,14 @@ type Config struct {
 	Now time.Time
 	// Seed seeds the pool's random stream (rand() in autoscale formulas).
 	Seed uint64
+	// ReuseAttempts lets the core reuse the record of a task attempt
+	// (what Action.Attempt points at) for a later attempt once the
+	// attempt has ended and an Advance followed: one allocation less per
+	// attempt. Set it only if the driver is done with every Action's
+	// Attempt before its next Step. The simulator sets it; the engine,
+	// which performs actions only once their changes are durable, must
+	// not.
+	ReuseAttempts bool
 }
 
 // DefaultResizeTimeout is Azure's default resizeTimeout.
@@ -42,15 +50,15 @@ const (
 // jobRec is a job bound to this pool.
 type jobRec struct {
 	spec       task.JobSpec
+	poolID     string // the pool's id, for the tasks' nodeInfo
 	seq        uint64
 	state      task.JobState
 	prev       task.JobState
 	created    time.Time
 	changed    time.Time
 	exec       task.JobExecutionInfo
-	tasks      map[string]*Candidate // by folded id
+	tasks      taskIndex // by folded id
 	order      []*Candidate
-	intIDs     map[int]*Candidate
 	counts     task.TaskCounts
 	slotCounts task.TaskCounts
 	running    int // task attempts holding slots (preparing or running)
@@ -105,6 +113,10 @@ type nodeRec struct {
 	leaveOpt   DeallocationOption
 	startTask  *attemptRec
 	startTries int
+	// busy: the node is being created or is leaving, which makes the
+	// pool resizing; Scheduler.busyNodes counts such nodes (see
+	// markBusy).
+	busy bool
 	// releaseGen and releaseLeft are scratch for Scheduler.releases.
 	releaseGen  uint64
 	releaseLeft int
@@ -154,12 +166,20 @@ type Scheduler struct {
 	taskSeq  uint64
 
 	nodeList []*nodeRec // in creation order
-	nodeByID map[string]*nodeRec
-	nodeSeq  int
-	nodes    nodeSet
+	// busyNodes counts the nodes of nodeList being created or leaving,
+	// so that the allocation state needs no scan over all nodes.
+	busyNodes int
+	nodeByID  map[string]*nodeRec
+	nodeSeq   int
+	nodes     nodeSet
 
-	attempts  map[uint64]*attemptRec
+	attempts  attemptTable
 	attemptID uint64
+	// ended are task attempts that ended since the last Advance, and
+	// spare those that Advance made available again (only with
+	// Config.ReuseAttempts); see recycle.
+	reuse        bool
+	ended, spare []*attemptRec
 
 	// running orders task attempts by estimated end for backfilling
 	// policies; kept only once runIndexed (see running.go).
@@ -174,6 +194,8 @@ type Scheduler struct {
 	dirty bool
 	ready Ready
 	pick  []*nodeRec
+	// specPtrs is scratch for addTasks.
+	specPtrs []*task.TaskSpec
 
 	// jmStarted lists jobs whose job manager started in the current
 	// scheduling pass; see releaseJobManagerHolds.
@@ -194,6 +216,7 @@ func NewScheduler(spec Spec, cfg Config) (*Scheduler, error) {
 		spec:         spec,
 		policy:       p,
 		seed:         cfg.Seed,
+		reuse:        cfg.ReuseAttempts,
 		now:          cfg.Now,
 		created:      cfg.Now,
 		slotsPerNode: spec.Slots(),
@@ -204,7 +227,6 @@ func NewScheduler(spec Spec, cfg Config) (*Scheduler, error) {
 		jobBySeq:     make(map[uint64]*jobRec),
 		nodeByID:     make(map[string]*nodeRec),
 		nodes:        newNodeSet(spec.Slots()),
-		attempts:     make(map[uint64]*attemptRec),
 	}
 	s.change(Change{Kind: ChangePool})
 	if spec.EnableAutoScale {
@@ -317,6 +339,38 @@ func (s *Scheduler) Advance(rd Ready) {
 	clear(s.ready.Actions)
 	s.ready.Changes = s.ready.Changes[:0]
 	s.ready.Actions = s.ready.Actions[:0]
+	for _, a := range s.ended {
+		if len(s.spare) < maxSpareAttempts {
+			*a = attemptRec{}
+			s.spare = append(s.spare, a)
+		}
+	}
+	clear(s.ended)
+	s.ended = s.ended[:0]
+}
+
+// maxSpareAttempts bounds the attempt records kept for reuse.
+const maxSpareAttempts = 1024
+
+// recycle offers an ended attempt's record for reuse after the next
+// Advance. Only task attempts of jobs without a job preparation task
+// qualify: nothing keeps a pointer to those once they ended (a
+// preparation task's waiting list would).
+func (s *Scheduler) recycle(a *attemptRec) {
+	if s.reuse && a.task != nil && a.job.spec.JobPreparationTask == nil {
+		s.ended = append(s.ended, a)
+	}
+}
+
+// newAttempt returns a zero attempt record: a spare one if there is one.
+func (s *Scheduler) newAttempt() *attemptRec {
+	if n := len(s.spare); n > 0 {
+		a := s.spare[n-1]
+		s.spare[n-1] = nil
+		s.spare = s.spare[:n-1]
+		return a
+	}
+	return &attemptRec{}
 }
 
 func (s *Scheduler) change(c Change) { s.ready.Changes = append(s.ready.Changes, c) }
@@ -350,11 +404,11 @@ func (s *Scheduler) addJob(e AddJob) error {
 	s.jobSeq++
 	j := &jobRec{
 		spec:    e.Spec,
+		poolID:  s.spec.ID,
 		seq:     s.jobSeq,
 		state:   task.JobActive,
 		created: s.now,
 		changed: s.now,
-		tasks:   make(map[string]*Candidate),
 		exec:    task.JobExecutionInfo{StartTime: s.now, PoolID: s.spec.ID},
 	}
 	s.jobs[key] = j
@@ -398,23 +452,48 @@ func (s *Scheduler) addTasks(e AddTasks) error {
 	case task.JobDeleting:
 		return task.Errorf(task.CodeJobBeingDeleted, "jobId", e.JobID, "the job is being deleted")
 	}
-	// Validate everything before changing anything.
-	batch := make(map[string]int, len(e.Tasks))
-	for i := range e.Tasks {
-		t := &e.Tasks[i]
+	if len(e.Tasks) > 0 && len(e.Specs) > 0 {
+		return task.Invalid("tasks", len(e.Specs), "set either Tasks or Specs, not both")
+	}
+	// tasks are the collection by pointer: into a copy of e.Tasks made
+	// now, since the caller may reuse it, or e.Specs as they are.
+	tasks := e.Specs
+	if len(e.Tasks) > 0 {
+		specs := slices.Clone(e.Tasks)
+		tasks = s.specPtrs[:0]
+		for i := range specs {
+			tasks = append(tasks, &specs[i])
+		}
+		// Not kept past this call: the candidates point into specs.
+		defer func() { clear(tasks); s.specPtrs = tasks[:0] }()
+	}
+	// Validate everything before changing anything. batch finds the
+	// collection's tasks by folded id; a single task with no dependencies
+	// (the simulator's usual arrival) needs none.
+	if i := slices.Index(tasks, nil); i >= 0 {
+		return task.Invalid("tasks["+strconv.Itoa(i)+"]", nil, "no task spec")
+	}
+	hasDeps := slices.ContainsFunc(tasks, func(t *task.TaskSpec) bool { return t.DependsOn != nil })
+	var batch map[string]int
+	if len(tasks) > 1 || hasDeps {
+		batch = make(map[string]int, len(tasks))
+	}
+	for i, t := range tasks {
 		// prefix is built only for an error: most batches have none.
 		prefix := func() string { return "tasks[" + strconv.Itoa(i) + "]" }
 		if err := t.Validate(&j.spec); err != nil {
 			return task.WithFieldPrefix(prefix(), err)
 		}
 		key := task.FoldID(t.ID)
-		if _, ok := j.tasks[key]; ok {
+		if j.tasks.get(key) != nil {
 			return task.Errorf(task.CodeTaskExists, prefix()+".id", t.ID, "job %q already has a task with this id", j.spec.ID)
 		}
 		if k, ok := batch[key]; ok {
 			return task.Errorf(task.CodeTaskExists, prefix()+".id", t.ID, "the same id as tasks[%d]", k)
 		}
-		batch[key] = i
+		if batch != nil {
+			batch[key] = i
+		}
 		if t.Slots() > s.slotsPerNode {
 			return task.Invalid(prefix()+".requiredSlots", t.Slots(), "pool %q has only %d slots per node", s.spec.ID, s.slotsPerNode)
 		}
@@ -422,22 +501,22 @@ func (s *Scheduler) addTasks(e AddTasks) error {
 	// Dependency targets must exist in the job or in this batch. The
 	// batch's integer ids matter only when some task has dependencies.
 	var batchInts map[int]bool
-	if slices.ContainsFunc(e.Tasks, func(t task.TaskSpec) bool { return t.DependsOn != nil }) {
+	if hasDeps {
 		batchInts = map[int]bool{}
-		for _, t := range e.Tasks {
+		for _, t := range tasks {
 			if n, ok := intID(t.ID); ok {
 				batchInts[n] = true
 			}
 		}
 	}
-	for i := range e.Tasks {
-		d := e.Tasks[i].DependsOn
+	for i, t := range tasks {
+		d := t.DependsOn
 		if d == nil {
 			continue
 		}
 		for k, id := range d.TaskIDs {
 			key := task.FoldID(id)
-			if _, ok := j.tasks[key]; ok {
+			if j.tasks.get(key) != nil {
 				continue
 			}
 			if _, ok := batch[key]; ok {
@@ -451,37 +530,39 @@ func (s *Scheduler) addTasks(e AddTasks) error {
 			}
 		}
 	}
-	if err := checkCycles(e.Tasks, batch, batchInts); err != nil {
-		return err
+	if hasDeps {
+		// Without dependencies there is no cycle to find.
+		if err := checkCycles(tasks, batch, batchInts); err != nil {
+			return err
+		}
 	}
-	// Commit.
-	added := make([]*Candidate, len(e.Tasks))
-	s.ready.Changes = slices.Grow(s.ready.Changes, len(e.Tasks))
-	for i := range e.Tasks {
+	// Commit. The collection's candidates are allocated together, as its
+	// specs were copied together: fewer, larger objects for the allocator
+	// and the garbage collector. The price is that a compacted task's
+	// memory is reused only once every task of its collection is gone.
+	cands := make([]Candidate, len(tasks))
+	first := len(j.order)
+	s.ready.Changes = slices.Grow(s.ready.Changes, len(tasks))
+	for i, t := range tasks {
 		s.taskSeq++
-		c := &Candidate{
-			spec:      e.Tasks[i],
+		c := &cands[i]
+		*c = Candidate{
+			spec:      t,
 			job:       j,
 			seq:       s.taskSeq,
 			state:     task.TaskActive,
 			created:   s.now,
 			changed:   s.now,
-			slots:     s.taskSlots(j, &e.Tasks[i]),
-			instances: e.Tasks[i].MultiInstanceSettings.Instances(),
+			slots:     s.taskSlots(j, t),
+			instances: t.MultiInstanceSettings.Instances(),
 		}
-		j.tasks[task.FoldID(c.spec.ID)] = c
+		j.tasks.put(task.FoldID(c.spec.ID), c)
 		j.order = append(j.order, c)
-		if n, ok := intID(c.spec.ID); ok {
-			if j.intIDs == nil {
-				j.intIDs = make(map[int]*Candidate)
-			}
-			j.intIDs[n] = c
-		}
 		j.counts.Active++
 		j.slotCounts.Active += c.slots * c.instances
 		j.incomplete++
-		added[i] = c
 	}
+	added := j.order[first:]
 	for _, c := range added {
 		s.linkDependencies(c)
 		s.taskChanged(c)
@@ -507,15 +588,15 @@ func intID(id string) (int, bool) {
 // rangeHasTask reports whether some task of j (or of the batch being added)
 // has an integer id in r.
 func (s *Scheduler) rangeHasTask(j *jobRec, batchInts map[int]bool, r task.TaskIDRange) bool {
-	if r.End-r.Start < len(j.intIDs)+len(batchInts) {
+	if r.End-r.Start < j.tasks.numbered()+len(batchInts) {
 		for n := r.Start; n <= r.End; n++ {
-			if j.intIDs[n] != nil || batchInts[n] {
+			if j.tasks.num(n) != nil || batchInts[n] {
 				return true
 			}
 		}
 		return false
 	}
-	for n := range j.intIDs {
+	for n := range j.tasks.numbers() {
 		if n >= r.Start && n <= r.End {
 			return true
 		}
@@ -531,7 +612,7 @@ func (s *Scheduler) rangeHasTask(j *jobRec, batchInts map[int]bool, r task.TaskI
 // checkCycles rejects dependency cycles among the tasks of one batch (tasks
 // already in the job cannot depend on new ones, so cycles can only close
 // inside the batch).
-func checkCycles(tasks []task.TaskSpec, batch map[string]int, batchInts map[int]bool) error {
+func checkCycles(tasks []*task.TaskSpec, batch map[string]int, batchInts map[int]bool) error {
 	edges := func(i int) []int {
 		d := tasks[i].DependsOn
 		if d == nil {
@@ -611,27 +692,30 @@ func (s *Scheduler) linkDependencies(c *Candidate) {
 			return
 		}
 		c.unmet++
-		p.children = append(p.children, c)
+		if p.children == nil {
+			p.children = new([]*Candidate)
+		}
+		*p.children = append(*p.children, c)
 	}
 	for _, id := range d.TaskIDs {
-		link(j.tasks[task.FoldID(id)])
+		link(j.tasks.get(task.FoldID(id)))
 	}
 	for _, r := range d.TaskIDRanges {
-		if r.End-r.Start < len(j.intIDs) {
+		if r.End-r.Start < j.tasks.numbered() {
 			for n := r.Start; n <= r.End; n++ {
-				link(j.intIDs[n])
+				link(j.tasks.num(n))
 			}
 			continue
 		}
 		ids := make([]int, 0)
-		for n := range j.intIDs {
+		for n := range j.tasks.numbers() {
 			if n >= r.Start && n <= r.End {
 				ids = append(ids, n)
 			}
 		}
 		slices.Sort(ids)
 		for _, n := range ids {
-			link(j.intIDs[n])
+			link(j.tasks.num(n))
 		}
 	}
 }
@@ -690,7 +774,7 @@ func (s *Scheduler) task(jobID, taskID string) (*Candidate, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := j.tasks[task.FoldID(taskID)]
+	c := j.tasks.get(task.FoldID(taskID))
 	if c == nil {
 		return nil, task.Errorf(task.CodeTaskNotFound, "taskId", taskID, "job %q has no such task", jobID)
 	}
@@ -752,16 +836,17 @@ func (s *Scheduler) startTask(c *Candidate, nodes []*nodeRec) {
 	j := c.job
 	s.unready(c)
 	s.attemptID++
-	a := &attemptRec{
+	a := s.newAttempt()
+	*a = attemptRec{
 		a: Attempt{
 			ID:    s.attemptID,
 			Kind:  AttemptTask,
 			JobID: j.spec.ID, TaskID: c.spec.ID,
 			Slots:  c.slots,
-			Retry:  c.exec.RetryCount,
+			Retry:  c.retryCount(),
 			Start:  s.now,
 			Queued: c.changed,
-			Job:    &j.spec, Task: &c.spec,
+			Job:    &j.spec, Task: c.spec,
 			Dedicated: nodes[0].rec.IsDedicated,
 		},
 		task: c,
@@ -773,12 +858,12 @@ func (s *Scheduler) startTask(c *Candidate, nodes []*nodeRec) {
 		a.a.Nodes = append(a.a.Nodes, n.rec.ID)
 		s.holdSlots(n, a)
 	}
-	s.attempts[a.a.ID] = a
+	s.attempts.put(a)
 	c.attempt = a
 	j.running++
 	j.attempts++
 	primary := nodes[0]
-	c.nodeInfo = &task.NodeInfo{AffinityID: primary.rec.ID, PoolID: s.spec.ID, NodeID: primary.rec.ID}
+	c.placed(primary.rec.ID)
 	if pt := j.spec.JobPreparationTask; pt != nil {
 		for _, n := range nodes {
 			p := j.prep[n]
@@ -814,11 +899,11 @@ func (s *Scheduler) launch(a *attemptRec) {
 		a.a.Deadline = s.now.Add(lim.D())
 		s.addTimer(a.a.Deadline, timerAttempt, a.a.ID)
 	}
-	c.exec.StartTime = s.now
-	c.exec.EndTime = time.Time{}
-	c.exec.ExitCode = nil
-	c.exec.Result = ""
-	c.exec.FailureInfo = nil
+	r := c.ensureRun()
+	r.start = s.now
+	c.setEnd(time.Time{})
+	c.clearExit()
+	c.setResult("", nil)
 	s.setTaskState(c, task.TaskRunning)
 	s.act(Action{Kind: ActStartAttempt, Attempt: &a.a})
 }
@@ -866,7 +951,7 @@ func (s *Scheduler) startPrep(j *jobRec, n *nodeRec, p *prepRec) {
 	}
 	p.state = prepRunning
 	p.attempt = a
-	s.attempts[a.a.ID] = a
+	s.attempts.put(a)
 	n.attempts = append(n.attempts, a)
 	j.attempts++
 	s.act(Action{Kind: ActStartAttempt, Attempt: &a.a})
@@ -905,7 +990,7 @@ func (s *Scheduler) prepExited(a *attemptRec, e AttemptExited) {
 	waiting := p.waiting
 	p.waiting = nil
 	for _, w := range waiting {
-		if w.kill != "" || s.attempts[w.a.ID] != w {
+		if w.kill != "" || s.attempts.get(w.a.ID) != w {
 			continue
 		}
 		if ok || !prepWaits(pt) {
@@ -956,7 +1041,7 @@ func (s *Scheduler) startReleases(j *jobRec) bool {
 		}
 		a.a.Deadline = s.now.Add(limit)
 		s.addTimer(a.a.Deadline, timerAttempt, a.a.ID)
-		s.attempts[a.a.ID] = a
+		s.attempts.put(a)
 		n.attempts = append(n.attempts, a)
 		j.attempts++
 		s.act(Action{Kind: ActStartAttempt, Attempt: &a.a})
@@ -968,7 +1053,7 @@ func (s *Scheduler) startReleases(j *jobRec) bool {
 // ---- attempt exits ----
 
 func (s *Scheduler) attemptExited(e AttemptExited) error {
-	a := s.attempts[e.ID]
+	a := s.attempts.get(e.ID)
 	if a == nil {
 		// A late report for an attempt already written off (its node was
 		// lost or released). Not an error: drivers race with the core.
@@ -993,10 +1078,10 @@ func (s *Scheduler) attemptExited(e AttemptExited) error {
 
 // endAttempt forgets an attempt and frees what it held on its nodes.
 func (s *Scheduler) endAttempt(a *attemptRec) {
-	if s.attempts[a.a.ID] != a {
+	if s.attempts.get(a.a.ID) != a {
 		return
 	}
-	delete(s.attempts, a.a.ID)
+	s.attempts.del(a.a.ID)
 	s.unindexRunning(a)
 	for _, n := range a.nodes {
 		s.releaseSlots(n, a)
@@ -1013,6 +1098,7 @@ func (s *Scheduler) endAttempt(a *attemptRec) {
 	if a.task != nil && a.task.attempt == a {
 		a.task.attempt = nil
 	}
+	s.recycle(a)
 }
 
 func (s *Scheduler) taskExited(a *attemptRec, e AttemptExited) {
@@ -1022,7 +1108,7 @@ func (s *Scheduler) taskExited(a *attemptRec, e AttemptExited) {
 		s.maybeFinishJob(j)
 		return
 	}
-	c.nodeInfo.TaskRootDirectory = e.TaskRootDirectory
+	c.setRootDir(e.TaskRootDirectory)
 	switch a.kill {
 	case killRequeue, killNodeLost:
 		s.requeue(c)
@@ -1041,14 +1127,14 @@ func (s *Scheduler) taskExited(a *attemptRec, e AttemptExited) {
 		s.nodeChanged(primary)
 	}
 	code := e.ExitCode
-	c.exec.ExitCode = &code
-	c.exec.EndTime = s.now
+	c.setExit(code)
+	c.setEnd(s.now)
 	failure := e.Failure
 	kind := e.Outcome
 	if kind == task.OutcomePreProcessingError || !a.started {
 		// The command never ran (it could not start, or the task was
 		// still preparing): there is no exit code.
-		c.exec.ExitCode = nil
+		c.clearExit()
 	}
 	switch a.kill {
 	case killTimeout:
@@ -1056,7 +1142,7 @@ func (s *Scheduler) taskExited(a *attemptRec, e AttemptExited) {
 		kind = task.OutcomeExited
 		if code == 0 {
 			code = -1
-			c.exec.ExitCode = &code
+			c.setExit(code)
 		}
 	case killTerminate, killJobEnded, killJobDeleted, killDeallocTerm, killDisableTerm:
 		failure = &task.FailureInfo{Category: task.UserError, Code: task.FailureTaskTerminated, Message: "the task was terminated (" + a.kill + ")"}
@@ -1077,11 +1163,11 @@ func (s *Scheduler) taskExited(a *attemptRec, e AttemptExited) {
 	// Retries only for a non-zero exit of the command itself.
 	if kind == task.OutcomeExited && a.kill == "" && j.live() {
 		max := c.spec.MaxRetries(&j.spec)
-		if max == -1 || c.exec.RetryCount < max {
-			c.exec.RetryCount++
-			c.exec.LastRetryTime = s.now
-			c.exec.FailureInfo = failure
-			c.exec.Result = task.ResultFailure
+		if max == -1 || c.retryCount() < max {
+			m := c.extra()
+			m.retryCount++
+			m.lastRetry = s.now
+			c.setResult(task.ResultFailure, failure)
 			s.setTaskState(c, task.TaskActive)
 			s.makeReady(c)
 			return
@@ -1110,8 +1196,9 @@ const failureCommandLaunch = "CommandLaunchFailed"
 // requeue returns a task whose attempt was cut short (node lost, removed or
 // job disabled with requeue) to active: requeueCount+1, not a retry.
 func (s *Scheduler) requeue(c *Candidate) {
-	c.exec.RequeueCount++
-	c.exec.LastRequeueTime = s.now
+	m := c.extra()
+	m.requeueCount++
+	m.lastRequeue = s.now
 	s.setTaskState(c, task.TaskActive)
 	s.makeReady(c)
 }
@@ -1120,10 +1207,9 @@ func (s *Scheduler) requeue(c *Candidate) {
 func (s *Scheduler) completeTask(c *Candidate, result task.TaskResult, failure *task.FailureInfo, kind task.OutcomeKind, code int, applyExit bool) {
 	j := c.job
 	s.unready(c)
-	c.exec.Result = result
-	c.exec.FailureInfo = failure
-	if c.exec.EndTime.IsZero() {
-		c.exec.EndTime = s.now
+	c.setResult(result, failure)
+	if c.endTime().IsZero() {
+		c.setEnd(s.now)
 	}
 	s.setTaskState(c, task.TaskCompleted)
 	j.incomplete--
@@ -1142,8 +1228,11 @@ func (s *Scheduler) completeTask(c *Candidate, result task.TaskResult, failure *
 		opts = c.spec.ExitConditions.Resolve(kind, code)
 	}
 	c.depsSatisfied = opts.DependencyAction == task.DependencyActionSatisfy
-	children := c.children
-	c.children = nil
+	var children []*Candidate
+	if c.children != nil {
+		children = *c.children
+		c.children = nil
+	}
 	for _, ch := range children {
 		if ch.state != task.TaskActive {
 			continue
@@ -1239,7 +1328,7 @@ func (s *Scheduler) terminateTask(e TerminateTask) error {
 	case task.TaskActive:
 		failure := &task.FailureInfo{Category: task.UserError, Code: task.FailureTaskTerminated, Message: "the task was terminated before it ran"}
 		s.completeTask(c, task.ResultFailure, failure, task.OutcomeExited, 0, false)
-		c.exec.ExitCode = nil
+		c.clearExit()
 	default:
 		s.killAttempt(c.attempt, killTerminate)
 	}
@@ -1287,7 +1376,7 @@ func (s *Scheduler) terminateJob(j *jobRec, reason string) {
 // alsoPrep), in attempt order.
 func (s *Scheduler) killJobAttempts(j *jobRec, reason string, alsoPrep bool) {
 	var list []*attemptRec
-	for _, a := range s.attempts {
+	for _, a := range s.attempts.all() {
 		if a.job == j && (a.task != nil || alsoPrep) {
 			list = append(list, a)
 		}

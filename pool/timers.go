@@ -91,7 +91,7 @@ func (s *Scheduler) fireTimers() {
 		}
 		switch t.kind {
 		case timerAttempt:
-			s.killAttempt(s.attempts[t.id], killTimeout)
+			s.killAttempt(s.attempts.get(t.id), killTimeout)
 		case timerJob:
 			s.terminateJob(s.jobBySeq[t.id], task.TerminateReasonMaxWallClockTime)
 		case timerResize:
@@ -111,7 +111,7 @@ func (s *Scheduler) fireTimers() {
 func (s *Scheduler) timerLive(t timer) bool {
 	switch t.kind {
 	case timerAttempt:
-		a := s.attempts[t.id]
+		a := s.attempts.get(t.id)
 		return a != nil && a.kill == "" && a.a.Deadline.Equal(t.at)
 	case timerJob:
 		j := s.jobBySeq[t.id]

@@ -135,16 +135,13 @@ func (s *Scheduler) RangeTasks(jobID string, f func(*task.Task) bool) error {
 
 func (c *Candidate) record() task.Task {
 	t := task.Task{
-		TaskSpec:            c.spec,
+		TaskSpec:            *c.spec,
 		CreationTime:        c.created,
 		State:               c.state,
 		StateTransitionTime: c.changed,
 		PreviousState:       c.prev,
-		ExecutionInfo:       c.exec,
-	}
-	if c.nodeInfo != nil {
-		ni := *c.nodeInfo
-		t.NodeInfo = &ni
+		ExecutionInfo:       c.execInfo(),
+		NodeInfo:            c.nodeInfo(),
 	}
 	return t
 }

@@ -109,7 +109,7 @@ func newVTDriver(policy string, nodes, slots int, jobs map[string]int) *vtDriver
 		panic(err)
 	}
 	spec := Spec{ID: "p", TargetDedicatedNodes: nodes, TaskSlotsPerNode: &slots}
-	s, err := NewScheduler(spec, Config{Policy: p, Now: vtEpoch})
+	s, err := NewScheduler(spec, Config{Policy: p, Now: vtEpoch, ReuseAttempts: true})
 	if err != nil {
 		panic(err)
 	}

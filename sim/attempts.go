@@ -9,35 +9,55 @@ import (
 
 // attemptTable holds the running attempts by id. The core numbers attempts
 // 1, 2, 3, ... (afresh after an engine restart, when the table is empty),
-// so a slice indexed by id is both the fastest lookup and small (one
-// pointer per attempt ever started).
+// and most end soon after they start, so the table is a window of slots
+// from the oldest running id to the newest: indexing instead of hashing,
+// and one pointer per id in the window rather than per attempt ever
+// started.
 type attemptTable struct {
-	byID []*simAttempt
-	n    int
+	base  uint64        // id of slots[0]
+	slots []*simAttempt // nil where the attempt ended
+	n     int
 }
 
 func (t *attemptTable) get(id uint64) *simAttempt {
-	if id < uint64(len(t.byID)) {
-		return t.byID[id]
+	if id < t.base || id-t.base >= uint64(len(t.slots)) {
+		return nil
 	}
-	return nil
+	return t.slots[id-t.base]
 }
 
 func (t *attemptTable) put(a *simAttempt) {
-	for uint64(len(t.byID)) <= a.id {
-		t.byID = append(t.byID, nil)
+	if t.n == 0 {
+		clear(t.slots)
+		t.base, t.slots = a.id, t.slots[:0]
 	}
-	if t.byID[a.id] == nil {
+	if a.id < t.base {
+		// Not how the core numbers attempts, but correct anyway.
+		grown := make([]*simAttempt, t.base-a.id+uint64(len(t.slots)))
+		copy(grown[t.base-a.id:], t.slots)
+		t.base, t.slots = a.id, grown
+	}
+	for a.id-t.base >= uint64(len(t.slots)) {
+		t.slots = append(t.slots, nil)
+	}
+	p := &t.slots[a.id-t.base]
+	if *p == nil {
 		t.n++
 	}
-	t.byID[a.id] = a
+	*p = a
 }
 
 func (t *attemptTable) del(id uint64) {
-	if id < uint64(len(t.byID)) && t.byID[id] != nil {
-		t.byID[id] = nil
-		t.n--
+	if t.get(id) == nil {
+		return
 	}
+	t.slots[id-t.base] = nil
+	t.n--
+	k := 0
+	for k < len(t.slots) && t.slots[k] == nil {
+		k++
+	}
+	t.slots, t.base = t.slots[k:], t.base+uint64(k)
 }
 
 // len is the number of running attempts.
@@ -64,7 +84,7 @@ func (s *simulation) start(now time.Duration, at *pool.Attempt) {
 	a := s.newAttempt()
 	a.id, a.kind, a.task, a.slots, a.start, a.code, a.lostNode = at.ID, at.Kind, -1, at.Slots, now, 0, false
 	for _, id := range at.Nodes {
-		i, ok := s.nodeIdx[id]
+		i, ok := s.nodeIndex(id)
 		if !ok {
 			s.fail(fmt.Errorf("at %v: attempt #%d started on unknown node %s", now, at.ID, id))
 			return

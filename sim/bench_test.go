@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -77,5 +78,52 @@ func TestBareHeapLoopOrders(t *testing.T) {
 	}
 	if BareHeapLoop(1000, 10, 1) <= 0 {
 		t.Error("the bare loop did not move time")
+	}
+}
+
+// BenchmarkScaling reports the simulator's cost per task (ns/task of event
+// loop wall time) for ThroughputWorkload as the workload grows (10,000 to
+// 1,000,000 tasks on 1,000 nodes) and as the pool grows (10 to 10,000
+// nodes, 100,000 tasks). The target is a flat cost per task, within 2×
+// across either range: no per-event scan over all tasks or all nodes.
+// bare-ns/task is the floor at each size, BareHeapLoop with as many events
+// and one queued per node: more nodes mean more tasks in flight, a bigger
+// heap and working set, and so more cache misses per event even with no
+// scan at all.
+//
+//	go test -run '^$' -bench 'BenchmarkScaling' -benchtime 1x ./sim
+func BenchmarkScaling(b *testing.B) {
+	type size struct{ tasks, nodes int }
+	sizes := []size{
+		{10_000, 1000}, {100_000, 1000}, {1_000_000, 1000},
+		{100_000, 10}, {100_000, 100}, {100_000, 10_000},
+	}
+	for _, sz := range sizes {
+		b.Run(fmt.Sprintf("tasks=%d/nodes=%d", sz.tasks, sz.nodes), func(b *testing.B) {
+			w, cfg, err := ThroughputWorkload(sz.tasks, sz.nodes, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.Clock = time.Now
+			var loop time.Duration
+			var events uint64
+			for range b.N {
+				res, err := Run(cfg, w)
+				if err != nil {
+					b.Fatal(err)
+				}
+				loop += time.Duration(res.WallS * float64(time.Second))
+				events += res.Events
+			}
+			b.StopTimer()
+			start := time.Now()
+			BareHeapLoop(events/uint64(b.N), sz.nodes, 1)
+			bare := time.Since(start)
+			b.ReportMetric(float64(loop.Nanoseconds())/float64(sz.tasks*b.N), "ns/task")
+			b.ReportMetric(float64(events)/loop.Seconds(), "events/s")
+			// The floor at this size: a bare heap loop with as many
+			// events, and one queued per node (the running tasks).
+			b.ReportMetric(float64(bare.Nanoseconds())/float64(sz.tasks), "bare-ns/task")
+		})
 	}
 }

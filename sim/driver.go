@@ -7,7 +7,9 @@ import (
 )
 
 // Handler receives what the core decided after each step: first every
-// Change, then every Action, in order, at virtual time now.
+// Change, then every Action, in order, at virtual time now. An Action's
+// Attempt must not be kept past the call: the core reuses the records of
+// ended attempts (pool.Config.ReuseAttempts).
 type Handler interface {
 	Change(now time.Duration, c pool.Change)
 	Action(now time.Duration, a pool.Action)
@@ -29,7 +31,7 @@ type Driver struct {
 // means Azure's), and hands the first Ready (the initial node allocations)
 // to h.
 func NewDriver(at time.Duration, spec pool.Spec, policy pool.Policy, h Handler) (*Driver, error) {
-	core, err := pool.NewScheduler(spec, pool.Config{Policy: policy, Now: Epoch.Add(at)})
+	core, err := pool.NewScheduler(spec, pool.Config{Policy: policy, Now: Epoch.Add(at), ReuseAttempts: true})
 	if err != nil {
 		return nil, err
 	}

@@ -2,31 +2,46 @@ package sim
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/embatch/embatch/task"
 )
 
-// taskTrack is what the simulator sees of a workload task.
+// taskTrack is what the simulator sees of a workload task. It is kept
+// small: there is one per task.
 type taskTrack struct {
 	state   task.TaskState // 0 until submitted
 	skipped bool           // left out: it can never fit the pool
-	submit  time.Duration
 }
 
 // jobTasks finds a job's workload tasks by id: by number when the ids are
 // small non-negative integers (traces, synthetic workloads), else by map.
+// When the ids are 0, 1, 2, ... in workload order (a generated workload's
+// usually are), task n is simply workload task first+n, with no table.
 type jobTasks struct {
 	id    string
 	byNum []int32
 	byID  map[string]int32
+	// linear, when set, replaces byNum: ids 0..linear-1 are workload tasks
+	// first, first+1, ...
+	linear, first int32
 }
 
-// arrivalGroup is a run of tasks submitted at the same time to the same job.
-type arrivalGroup struct{ first, n int32 }
+// compact replaces byNum by linear and first if it maps every number n
+// below its length to workload task byNum[0]+n.
+func (jt *jobTasks) compact() {
+	if len(jt.byNum) == 0 || jt.byNum[0] < 0 {
+		return
+	}
+	for n, i := range jt.byNum {
+		if i != jt.byNum[0]+int32(n) {
+			return
+		}
+	}
+	jt.linear, jt.first, jt.byNum = int32(len(jt.byNum)), jt.byNum[0], nil
+}
 
-// index groups arrivals and builds the task lookup, leaving out tasks that
-// cannot fit the pool.
+// index builds the task lookup, leaving out tasks that cannot fit the
+// pool.
 func (s *simulation) index() error {
 	w := s.wl
 	nodes := s.cfg.Nodes + s.cfg.LowPriority
@@ -77,16 +92,9 @@ func (s *simulation) index() error {
 			jt.byID[t.Spec.ID] = int32(i)
 		}
 		s.total++
-		last := len(s.groups) - 1
-		if last >= 0 {
-			g := &s.groups[last]
-			p := &w.Tasks[g.first]
-			if p.Submit == t.Submit && p.Job == t.Job && int(g.first+g.n) == i {
-				g.n++
-				continue
-			}
-		}
-		s.groups = append(s.groups, arrivalGroup{first: int32(i), n: 1})
+	}
+	for j := range s.jobs {
+		s.jobs[j].compact()
 	}
 	return nil
 }
@@ -117,6 +125,13 @@ func (s *simulation) taskIndex(jobID, taskID string) int32 {
 	} else {
 		return -1
 	}
+	if jt.linear > 0 {
+		n, ok := smallNum(taskID)
+		if !ok || n >= int(jt.linear) {
+			return -1
+		}
+		return jt.first + int32(n)
+	}
 	if jt.byNum != nil {
 		n, ok := smallNum(taskID)
 		if !ok || n >= len(jt.byNum) {
@@ -130,12 +145,31 @@ func (s *simulation) taskIndex(jobID, taskID string) int32 {
 	return -1
 }
 
-// queueArrival queues the next arrival group.
+// queueArrival queues the next arrival group: the run of tasks from s.next
+// on submitted at the same time to the same job (tasks left out end a
+// run). Groups are found as they are needed rather than listed up front.
 func (s *simulation) queueArrival() {
-	if s.next >= len(s.groups) {
+	s.skipLeftOut()
+	ts := s.wl.Tasks
+	first := s.next
+	if first >= len(ts) {
 		return
 	}
-	g := s.groups[s.next]
-	s.next++
-	s.k.push(event{at: s.wl.Tasks[g.first].Submit, kind: evArrival, a: g.first, n: g.n})
+	n := 1
+	for k := first + 1; k < len(ts) && !s.tasks[k].skipped && ts[k].Submit == ts[first].Submit && ts[k].Job == ts[first].Job; k++ {
+		n++
+	}
+	s.next = first + n
+	s.skipLeftOut()
+	s.k.push(event{at: ts[first].Submit, kind: evArrival, a: int32(first), n: int32(n)})
 }
+
+// skipLeftOut moves s.next past tasks left out of the run.
+func (s *simulation) skipLeftOut() {
+	for s.next < len(s.tasks) && s.tasks[s.next].skipped {
+		s.next++
+	}
+}
+
+// arrivalsQueued reports whether the last arrival group was queued.
+func (s *simulation) arrivalsQueued() bool { return s.next >= len(s.tasks) }

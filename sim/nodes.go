@@ -25,12 +25,19 @@ type simNode struct {
 func (s *simulation) allocate(now time.Duration, a pool.Action) {
 	i := int32(len(s.nodes))
 	s.nodes = append(s.nodes, simNode{id: a.Node, dedicated: a.Dedicated, billing: true, billFrom: now})
-	s.nodeIdx[a.Node] = i
+	if n, ok := nodeNum(a.Node); ok && n < 4*len(s.nodes)+1024 {
+		for len(s.nodeByNum) <= n {
+			s.nodeByNum = append(s.nodeByNum, -1)
+		}
+		s.nodeByNum[n] = i
+	} else {
+		s.nodeIdx[a.Node] = i
+	}
 	s.k.push(event{at: now + s.draw(s.d.boot), kind: evNodeUp, a: i})
 }
 
 func (s *simulation) release(now time.Duration, a pool.Action) {
-	i, ok := s.nodeIdx[a.Node]
+	i, ok := s.nodeIndex(a.Node)
 	if !ok {
 		s.fail(fmt.Errorf("at %v: the core released unknown node %s", now, a.Node))
 		return
@@ -44,6 +51,25 @@ func (s *simulation) release(now time.Duration, a pool.Action) {
 	s.stopBilling(now, n)
 	n.released = true
 	n.gen++
+}
+
+// nodeIndex finds a simulated node by id: the core's ids are "tvm-<n>",
+// which index nodeByNum without hashing; others are in nodeIdx.
+func (s *simulation) nodeIndex(id string) (int32, bool) {
+	if n, ok := nodeNum(id); ok && n < len(s.nodeByNum) && s.nodeByNum[n] >= 0 {
+		return s.nodeByNum[n], true
+	}
+	i, ok := s.nodeIdx[id]
+	return i, ok
+}
+
+// nodeNum parses a node id of the form "tvm-<n>".
+func nodeNum(id string) (int, bool) {
+	const prefix = "tvm-"
+	if len(id) <= len(prefix) || id[:len(prefix)] != prefix {
+		return 0, false
+	}
+	return smallNum(id[len(prefix):])
 }
 
 func (s *simulation) stopBilling(now time.Duration, n *simNode) {

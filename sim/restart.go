@@ -41,7 +41,7 @@ func (s *simulation) restart() {
 		s.fail(err)
 		return
 	}
-	core, err := pool.Restore(old.DurablePool(), jobs, tasks, pool.Config{Policy: policy, Now: Epoch.Add(now)})
+	core, err := pool.Restore(old.DurablePool(), jobs, tasks, pool.Config{Policy: policy, Now: Epoch.Add(now), ReuseAttempts: true})
 	if err != nil {
 		s.fail(fmt.Errorf("at %v: restoring the core after a restart: %w", now, err))
 		return

@@ -36,17 +36,19 @@ type simulation struct {
 	drv   *Driver
 	slots int
 
-	nodes    []simNode
-	nodeIdx  map[string]int32
-	attempts attemptTable
-	free     []*simAttempt // spare simAttempt records
+	nodes   []simNode
+	nodeIdx map[string]int32 // by id, for ids nodeByNum cannot hold
+	// nodeByNum finds nodes by the number in their id ("tvm-<n>"), -1
+	// where there is none; see nodeIndex.
+	nodeByNum []int32
+	attempts  attemptTable
+	free      []*simAttempt // spare simAttempt records
 
 	tasks   []taskTrack
 	jobs    []jobTasks
 	jobIdx  map[string]int
-	groups  []arrivalGroup
-	next    int // next arrival group to queue
-	specBuf []task.TaskSpec
+	next    int // the workload task that starts the next arrival group
+	specBuf []*task.TaskSpec
 
 	skipped   int
 	total     int
@@ -80,6 +82,8 @@ type testHooks struct {
 	forceShadowCheck bool
 	// trace, if set, receives every event and action.
 	trace func(now time.Duration, line string)
+	// arrived, if set, is called once the last task was submitted.
+	arrived func()
 }
 
 // run is Run with test hooks.
@@ -146,7 +150,7 @@ func (s *simulation) loop() {
 		horizon = time.Duration(s.cfg.HorizonS * 1e9)
 	}
 	for s.k.len() > 0 && s.err == nil {
-		if s.completed == s.total && s.next >= len(s.groups) {
+		if s.completed == s.total && s.arrivalsQueued() {
 			break
 		}
 		if s.k.progress == 0 && s.stalled() {
@@ -165,7 +169,7 @@ func (s *simulation) loop() {
 // remaining tasks wait for dependencies that failed, or it is disabled), so
 // nodes coming up or timers firing would change nothing for its tasks.
 func (s *simulation) stalled() bool {
-	if s.next < len(s.groups) {
+	if !s.arrivalsQueued() {
 		return false
 	}
 	core := s.drv.Core()
@@ -243,16 +247,20 @@ func (s *simulation) arrive(e event) {
 	tasks := s.wl.Tasks[e.a : e.a+e.n]
 	s.specBuf = s.specBuf[:0]
 	for i := range tasks {
-		s.specBuf = append(s.specBuf, tasks[i].Spec)
+		// By pointer: the core keeps the workload's spec (which
+		// nothing modifies) instead of a copy.
+		s.specBuf = append(s.specBuf, &tasks[i].Spec)
 		tr := &s.tasks[int(e.a)+i]
-		tr.submit = s.k.now
 		tr.state = task.TaskActive
 	}
 	s.acct.arrive(s.k.now, len(tasks))
 	s.submitted += len(tasks)
 	s.queueArrival()
-	s.step(pool.AddTasks{JobID: s.wl.Jobs[tasks[0].Job].ID, Tasks: s.specBuf})
-	clear(s.specBuf) // the core copied the specs
+	s.step(pool.AddTasks{JobID: s.wl.Jobs[tasks[0].Job].ID, Specs: s.specBuf})
+	clear(s.specBuf)
+	if s.hooks.arrived != nil && s.arrivalsQueued() {
+		s.hooks.arrived()
+	}
 }
 
 // Change implements Handler: it follows task states for the metrics.
