@@ -501,8 +501,20 @@ func (r *runner) recycle(p *pendingRound) {
 	clear(p.actions)
 	clear(p.events)
 	clear(p.removeDirs)
-	*p = pendingRound{actions: p.actions[:0], events: p.events[:0], removeDirs: p.removeDirs[:0]}
+	*p = pendingRound{actions: keep(p.actions), events: keep(p.events), removeDirs: keep(p.removeDirs)}
 	r.sparePending = append(r.sparePending, p)
+}
+
+// maxKept bounds the capacity of a buffer kept for later rounds: a round
+// that added a million tasks does not leave a million-entry buffer behind.
+const maxKept = 4096
+
+// keep returns s emptied for reuse, or nil if it is too large to keep.
+func keep[S ~[]E, E any](s S) S {
+	if cap(s) > maxKept {
+		return nil
+	}
+	return s[:0]
 }
 
 // newBatch returns an empty store batch, reusing a committed one.

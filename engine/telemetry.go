@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -77,7 +78,14 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 
 // telemetry holds the account's instruments.
 type telemetry struct {
-	tracer        trace.Tracer
+	tracer trace.Tracer
+	// idleTracers and idleMeters are the OTel global providers when the
+	// account uses them and they are still the API's initial delegates,
+	// which record nothing until otel.SetTracerProvider or
+	// otel.SetMeterProvider is called; nil otherwise. See tracing and
+	// metering.
+	idleTracers   trace.TracerProvider
+	idleMeters    metric.MeterProvider
 	queueWait     metric.Float64Histogram
 	runTime       metric.Float64Histogram
 	batchLatency  metric.Float64Histogram
@@ -97,6 +105,12 @@ func newTelemetry(o *options, a *Account) (*telemetry, error) {
 	}
 	m := mp.Meter(ScopeName)
 	t := &telemetry{tracer: tp.Tracer(ScopeName)}
+	if o.tracerProvider == nil && isOTelDelegate(tp) {
+		t.idleTracers = tp
+	}
+	if o.meterProvider == nil && isOTelDelegate(mp) {
+		t.idleMeters = mp
+	}
 	var err error
 	secs := []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600}
 	if t.queueWait, err = m.Float64Histogram(MetricQueueWait, metric.WithUnit("s"),
@@ -147,6 +161,31 @@ func newTelemetry(o *options, a *Account) (*telemetry, error) {
 	return t, nil
 }
 
+// isOTelDelegate reports whether p is one of the OTel API's own global
+// providers, the delegates otel.GetTracerProvider and
+// otel.GetMeterProvider return until a provider is set. Their spans and
+// instruments record nothing until then.
+func isOTelDelegate(p any) bool {
+	t := reflect.TypeOf(p)
+	return t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
+}
+
+// tracing reports whether attempt spans may record anything. It is false
+// only while the account uses the global tracer provider and no provider
+// has been set there yet: such spans would be non-recording no-ops, and
+// skipping them saves several allocations per attempt. Once
+// otel.SetTracerProvider is called, the global returns the new provider
+// and tracing turns on, for attempts started from then on.
+func (t *telemetry) tracing() bool {
+	return t.idleTracers == nil || otel.GetTracerProvider() != t.idleTracers
+}
+
+// metering is tracing for the meter provider: false only while the
+// account's instruments are the global's and record nothing.
+func (t *telemetry) metering() bool {
+	return t.idleMeters == nil || otel.GetMeterProvider() != t.idleMeters
+}
+
 // observe reports the gauges from every pool's core.
 func (a *Account) observe(obs metric.Observer, tasks, used, avail, nodes metric.Int64ObservableGauge) {
 	a.mu.RLock()
@@ -187,15 +226,17 @@ func (a *Account) observe(obs metric.Observer, tasks, used, avail, nodes metric.
 // poolTelemetry is one runner's span bookkeeping; only the runner's loop
 // goroutine touches it.
 type poolTelemetry struct {
-	t        *telemetry
-	poolID   string
-	poolOpt  metric.MeasurementOption // the pool attribute, built once
-	jobs     map[string]trace.Span    // by folded job id
+	t      *telemetry
+	poolID string
+	// poolOpt is the pool attribute, built once, in a slice so that
+	// recording a measurement does not allocate the variadic argument.
+	poolOpt  []metric.RecordOption
+	jobs     map[string]trace.Span // by folded job id
 	attempts map[uint64]attemptSpan
 }
 
 type attemptSpan struct {
-	span  trace.Span
+	span  trace.Span // nil when the attempt started while !tracing()
 	start time.Time
 	kind  pool.AttemptKind
 	job   string
@@ -204,7 +245,7 @@ type attemptSpan struct {
 
 func (t *telemetry) forPool(poolID string) *poolTelemetry {
 	return &poolTelemetry{t: t, poolID: poolID, jobs: map[string]trace.Span{}, attempts: map[uint64]attemptSpan{},
-		poolOpt: metric.WithAttributeSet(attribute.NewSet(attribute.String(AttrPool, poolID)))}
+		poolOpt: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(AttrPool, poolID)))}}
 }
 
 // changes starts and ends job spans as jobs appear and complete.
@@ -245,8 +286,16 @@ func (pt *poolTelemetry) changes(r *runner, now time.Time, changes []pool.Change
 // the W3C trace context in the attempt's environment (TRACEPARENT) so the
 // task's own instrumentation joins the trace.
 func (pt *poolTelemetry) started(now time.Time, pa *pool.Attempt, na *node.Attempt) {
-	if !pa.Queued.IsZero() && pa.Kind == pool.AttemptTask {
-		pt.t.queueWait.Record(context.Background(), now.Sub(pa.Queued).Seconds(), pt.poolOpt)
+	tracing, metering := pt.t.tracing(), pt.t.metering()
+	if metering && !pa.Queued.IsZero() && pa.Kind == pool.AttemptTask {
+		pt.t.queueWait.Record(context.Background(), now.Sub(pa.Queued).Seconds(), pt.poolOpt...)
+	}
+	if !tracing {
+		if metering {
+			// For the run time metric when the attempt exits.
+			pt.attempts[pa.ID] = attemptSpan{start: now, kind: pa.Kind, job: pa.JobID}
+		}
+		return
 	}
 	parent := context.Background()
 	if js := pt.jobs[task.FoldID(pa.JobID)]; js != nil {
@@ -282,14 +331,14 @@ func (pt *poolTelemetry) started(now time.Time, pa *pool.Attempt, na *node.Attem
 
 // round records how long one scheduling round took.
 func (pt *poolTelemetry) round(start, end time.Time) {
-	pt.t.batchLatency.Record(context.Background(), end.Sub(start).Seconds(), pt.poolOpt)
+	pt.t.batchLatency.Record(context.Background(), end.Sub(start).Seconds(), pt.poolOpt...)
 }
 
 // committed records one store commit as this pool's round saw it: the
 // wait for durability (its share of a group commit) and its record count.
 func (pt *poolTelemetry) committed(d time.Duration, records int) {
-	pt.t.commitLatency.Record(context.Background(), d.Seconds(), pt.poolOpt)
-	pt.t.commitBatch.Record(context.Background(), int64(records), pt.poolOpt)
+	pt.t.commitLatency.Record(context.Background(), d.Seconds(), pt.poolOpt...)
+	pt.t.commitBatch.Record(context.Background(), int64(records), pt.poolOpt...)
 }
 
 // killed notes why an attempt is being killed.
@@ -297,6 +346,9 @@ func (pt *poolTelemetry) killed(now time.Time, id uint64, reason string) {
 	if as, ok := pt.attempts[id]; ok {
 		as.kill = reason
 		pt.attempts[id] = as
+		if as.span == nil {
+			return
+		}
 		as.span.AddEvent("kill", trace.WithTimestamp(now), trace.WithAttributes(attribute.String(AttrKillReason, reason)))
 	}
 }
@@ -309,9 +361,12 @@ func (pt *poolTelemetry) exited(now time.Time, e pool.AttemptExited) {
 	}
 	delete(pt.attempts, e.ID)
 	if as.kind == pool.AttemptTask {
-		pt.t.runTime.Record(context.Background(), now.Sub(as.start).Seconds(), pt.poolOpt)
+		pt.t.runTime.Record(context.Background(), now.Sub(as.start).Seconds(), pt.poolOpt...)
 	}
 	sp := as.span
+	if sp == nil {
+		return
+	}
 	if !sp.IsRecording() {
 		sp.End()
 		return
@@ -344,9 +399,12 @@ func (pt *poolTelemetry) exited(now time.Time, e pool.AttemptExited) {
 // shutdown ends spans still open when the pool stops.
 func (pt *poolTelemetry) shutdown(now time.Time) {
 	for id, as := range pt.attempts {
+		delete(pt.attempts, id)
+		if as.span == nil {
+			continue
+		}
 		as.span.AddEvent("account closed", trace.WithTimestamp(now))
 		as.span.End(trace.WithTimestamp(now))
-		delete(pt.attempts, id)
 	}
 	for k, sp := range pt.jobs {
 		sp.End(trace.WithTimestamp(now))

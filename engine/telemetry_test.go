@@ -6,11 +6,14 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/embatch/embatch/engine"
 	"github.com/embatch/embatch/node"
@@ -204,5 +207,70 @@ func TestStoreCommitMetrics(t *testing.T) {
 	// At least: the pool, the job, the task added, running, completed.
 	if commits == 0 || records < 4 {
 		t.Errorf("commits = %d, records = %d; want commits recorded with the records they wrote", commits, records)
+	}
+}
+
+// TestGlobalProvidersSetLater: an account made without
+// WithTracerProvider and WithMeterProvider uses the OTel globals, and
+// providers set there after the account was made record the attempts
+// started from then on.
+func TestGlobalProvidersSetLater(t *testing.T) {
+	ctx := ctxT(t)
+	acct := newAccount(t, map[string]inprocess.Handler{"ok": func(context.Context, *inprocess.Task) error { return nil }})
+	if err := acct.CreatePool(ctx, pool.Spec{ID: "p", TargetDedicatedNodes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.AddJob(ctx, task.JobSpec{ID: "j", PoolInfo: task.PoolInformation{PoolID: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.AddTask(ctx, "j", task.TaskSpec{ID: "before", CommandLine: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acct.WaitTask(ctx, "j", "before"); err != nil {
+		t.Fatal(err)
+	}
+	spans := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	t.Cleanup(func() { otel.SetTracerProvider(tracenoop.NewTracerProvider()) })
+	reader := sdkmetric.NewManualReader()
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	t.Cleanup(func() { otel.SetMeterProvider(metricnoop.NewMeterProvider()) })
+	if err := acct.AddTask(ctx, "j", task.TaskSpec{ID: "after", CommandLine: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acct.WaitTask(ctx, "j", "after"); err != nil {
+		t.Fatal(err)
+	}
+	acct.Close()
+	var got []string
+	for _, s := range spans.Ended() {
+		if s.Name() != engine.SpanTaskAttempt {
+			continue
+		}
+		for _, kv := range s.Attributes() {
+			if kv.Key == engine.AttrTask {
+				got = append(got, kv.Value.AsString())
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"after"}, got); diff != "" {
+		t.Errorf("attempt spans by task (-want +got):\n%s", diff)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
+				for _, dp := range h.DataPoints {
+					counts[m.Name] += dp.Count
+				}
+			}
+		}
+	}
+	if counts[engine.MetricQueueWait] != 1 || counts[engine.MetricRunTime] != 1 {
+		t.Errorf("histogram counts = %v; want the queue wait and run time of the one attempt started after the provider was set", counts)
 	}
 }

@@ -80,3 +80,55 @@ func BenchmarkNoop(b *testing.B) {
 		wg.Wait()
 	})
 }
+
+// BenchmarkRounds is BenchmarkNoop in the engine's pattern: attempts are
+// started a node's worth (slots) at a time, and the next ones only once
+// all of those are done, as the engine starts new attempts when earlier
+// ones report. Workers go idle between rounds, so pond lets them exit and
+// starts a new goroutine per attempt; the backend's deeper call chain
+// (handler lookup, result, done callback) then grows each new goroutine's
+// stack, which is most of the difference between the two.
+//
+//	go test -run '^$' -bench Rounds -benchmem ./node/inprocess
+func BenchmarkRounds(b *testing.B) {
+	slots := runtime.GOMAXPROCS(0)
+	b.Run("pond", func(b *testing.B) {
+		p := pond.NewPool(slots)
+		defer p.StopAndWait()
+		var wg sync.WaitGroup
+		ctx := context.Background()
+		b.ReportAllocs()
+		for n := 0; n < b.N; n += slots {
+			wg.Add(slots)
+			for range slots {
+				p.Go(func() {
+					_ = noop(ctx, nil)
+					wg.Done()
+				})
+			}
+			wg.Wait()
+		}
+	})
+	b.Run("inprocess", func(b *testing.B) {
+		be := New()
+		defer be.Close()
+		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "p", NodeID: "n", Slots: slots, Dedicated: true}); err != nil {
+			b.Fatal(err)
+		}
+		if err := be.Register("noop", noop); err != nil {
+			b.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		done := func(node.Result) { wg.Done() }
+		a := &node.Attempt{ID: 1, Kind: node.KindTask, PoolID: "p", JobID: "j", TaskID: "t", NodeID: "n", CommandLine: "noop"}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for n := 0; n < b.N; n += slots {
+			wg.Add(slots)
+			for range slots {
+				be.Start(ctx, a, done)
+			}
+			wg.Wait()
+		}
+	})
+}
