@@ -7,12 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/embatch/embatch/node"
 	"github.com/embatch/embatch/node/local"
@@ -32,6 +36,8 @@ var benchConcurrency = flag.Int("ssh.concurrency", 4, "tasks in flight at once i
 //   - backend=openssh-client: the OpenSSH client spawned once per task
 //     (`ssh -F /dev/null -i key ... host true`), a new connection each time,
 //     against the same sshd;
+//   - session=bare: one connection, a bare session running `true` per
+//     task: the floor of a session-per-task design;
 //   - backend=local: node/local, a local process per task.
 //
 // The parent benchmark logs the throughput ratios.
@@ -71,6 +77,37 @@ func BenchmarkTrue(b *testing.B) {
 		})
 	})
 
+	// session=bare is the floor of any design that opens an SSH session
+	// per task: one connection, a new session running `true` per task (the
+	// remote user's shell starts `true`), nothing else.
+	b.Run("session=bare", func(b *testing.B) {
+		key, err := os.ReadFile(keys.Identity)
+		if err != nil {
+			b.Fatal(err)
+		}
+		signer, err := gossh.ParsePrivateKey(key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hostKeys, err := knownhosts.New(keys.KnownHosts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		client, err := gossh.Dial("tcp", srv.Addr, &gossh.ClientConfig{User: srv.User, Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: hostKeys})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer client.Close()
+		rates["bare"] = runTasks(b, c, func(int) error {
+			s, err := client.NewSession()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return s.Run("true")
+		})
+	})
+
 	b.Run("backend=local", func(b *testing.B) {
 		be, err := local.New(b.TempDir())
 		if err != nil {
@@ -80,9 +117,9 @@ func BenchmarkTrue(b *testing.B) {
 		rates["local"] = runTrue(b, be, c)
 	})
 
-	if rates["ssh"] > 0 && rates["openssh"] > 0 && rates["local"] > 0 {
-		b.Logf("concurrency %d: ssh backend %.1f tasks/s, OpenSSH client per task %.1f tasks/s, local backend %.1f tasks/s; ssh/openssh-client = %.2fx, ssh/local = %.2fx",
-			c, rates["ssh"], rates["openssh"], rates["local"], rates["ssh"]/rates["openssh"], rates["ssh"]/rates["local"])
+	if rates["ssh"] > 0 && rates["openssh"] > 0 && rates["local"] > 0 && rates["bare"] > 0 {
+		b.Logf("concurrency %d: ssh backend %.1f tasks/s, OpenSSH client per task %.1f tasks/s, bare session per task %.1f tasks/s, local backend %.1f tasks/s; ssh/openssh-client = %.2fx, bare/openssh-client = %.2fx, ssh/local = %.2fx",
+			c, rates["ssh"], rates["openssh"], rates["bare"], rates["local"], rates["ssh"]/rates["openssh"], rates["bare"]/rates["openssh"], rates["ssh"]/rates["local"])
 	}
 }
 
