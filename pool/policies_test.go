@@ -490,7 +490,7 @@ func TestPoliciesRunEverything(t *testing.T) {
 				}
 				return nil
 			}
-			d.afterReady = func() error { return checkInvariants(&scenario{s: d.s}) }
+			d.afterReady = func() error { return checkInvariants(d.s) }
 			if err := d.run(0); err != nil {
 				t.Fatalf("%s seed %d: %v", policy, seed, err)
 			}

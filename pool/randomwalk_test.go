@@ -1,4 +1,9 @@
-package pool
+package pool_test
+
+// The random walks drive the core through the scenario driver
+// (sim/scenario, in the core's time) with seeded random commands and check
+// its internal invariants (invariants_test.go, through export_test.go)
+// after every command.
 
 import (
 	"fmt"
@@ -9,7 +14,11 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/google/go-cmp/cmp"
 
+	"github.com/embatch/embatch/pool"
+	"github.com/embatch/embatch/sim"
+	"github.com/embatch/embatch/sim/scenario"
 	"github.com/embatch/embatch/task"
 )
 
@@ -32,7 +41,7 @@ func TestSchedulerRandomWalk(t *testing.T) {
 // TestPolicyRandomWalk takes every scheduling policy on the same random
 // walks (fewer seeds each).
 func TestPolicyRandomWalk(t *testing.T) {
-	for _, policy := range PolicyNames() {
+	for _, policy := range pool.PolicyNames() {
 		for seed := range uint64(max(randomWalkSeeds/4, 1)) {
 			t.Run(fmt.Sprintf("%s/%d", policy, seed), func(t *testing.T) { randomWalk(t, seed, "pool policy="+policy) })
 		}
@@ -41,13 +50,13 @@ func TestPolicyRandomWalk(t *testing.T) {
 
 // randomWalk runs one seeded random walk; poolLine creates the pool.
 func randomWalk(t *testing.T, seed uint64, poolLine string) {
-	w := &walker{tb: t, rng: rand.New(rand.NewPCG(seed, 7)), sc: newScenario()}
+	w := &walker{tb: t, rng: rand.New(rand.NewPCG(seed, 7)), r: scenario.NewGoldenRunner()}
 	w.do(poolLine, walkPools[seed%uint64(len(walkPools))])
 	w.newJob(true)
 	w.newJob(false)
 	for step := range 300 {
 		w.randomStep()
-		if err := checkInvariants(w.sc); err != nil {
+		if err := pool.CheckInvariants(w.core()); err != nil {
 			t.Fatalf("seed %d step %d: %v\nscript:\n%s", seed, step, err, strings.Join(w.script, "\n"))
 		}
 	}
@@ -64,7 +73,7 @@ var walkPools = []string{
 type walker struct {
 	tb     testing.TB
 	rng    *rand.Rand
-	sc     *scenario
+	r      *scenario.Runner
 	script []string
 	ids    int
 	jobs   []string // jobs in use; those starting with "j" use dependencies
@@ -100,7 +109,8 @@ func (w *walker) do(line, input string) string {
 		w.tb.Fatal(err)
 	}
 	w.script = append(w.script, line+"\n"+input)
-	out, err := w.sc.run(cmd, args, input)
+	_, err = w.r.Run(scenario.Directive{Pos: "walk", Cmd: cmd, Args: args, Input: input})
+	out := w.r.Output()
 	if err != nil {
 		w.tb.Fatalf("%s: %v\nscript:\n%s", line, err, strings.Join(w.script, "\n"))
 	}
@@ -110,20 +120,23 @@ func (w *walker) do(line, input string) string {
 	return out
 }
 
+// core is the walk's scheduler, for reading records.
+func (w *walker) core() *pool.Scheduler { return w.r.Driver().Core() }
+
 func (w *walker) pick(list []string) string { return list[w.rng.IntN(len(list))] }
 
 func (w *walker) randomStep() {
 	r := w.rng
 	// Replace jobs that ended.
 	for i, id := range w.jobs {
-		if j, err := w.sc.s.Job(id); err != nil || j.State == task.JobCompleted || j.State == task.JobDeleting {
+		if j, err := w.core().Job(id); err != nil || j.State == task.JobCompleted || j.State == task.JobDeleting {
 			w.jobs = slices.Delete(w.jobs, i, i+1)
 			w.newJob(strings.HasPrefix(id, "j"))
 			break
 		}
 	}
 	jobs := w.jobs
-	w.do(fmt.Sprintf("at t=%s", w.sc.now.Sub(scenarioEpoch)+time.Duration(1+r.IntN(20))*time.Second), "")
+	w.do(fmt.Sprintf("at t=%s", w.r.Now()+time.Duration(1+r.IntN(20))*time.Second), "")
 	switch r.IntN(20) {
 	case 0, 1, 2, 3:
 		// Only j uses task dependencies.
@@ -149,7 +162,7 @@ func (w *walker) randomStep() {
 		w.do("tasks job="+job, b.String())
 	case 4, 5, 6, 7, 8:
 		// Report an exit of a started attempt.
-		ids := w.sc.startedIDs()
+		ids := w.r.Started()
 		if len(ids) == 0 {
 			return
 		}
@@ -164,17 +177,17 @@ func (w *walker) randomStep() {
 		}
 		w.do(fmt.Sprintf("exit attempt=%d code=%d outcome=%s", id, code, outcome), "")
 	case 9:
-		if len(w.sc.allocated) > 0 {
-			w.do("ready node="+w.pick(w.sc.allocated), "")
+		if allocated := w.r.Allocated(); len(allocated) > 0 {
+			w.do("ready node="+w.pick(allocated), "")
 		}
 	case 10:
-		nodes := w.sc.s.Nodes()
+		nodes := w.core().Nodes()
 		if len(nodes) == 0 {
 			return
 		}
 		n := nodes[r.IntN(len(nodes))]
 		switch n.State {
-		case NodeUnusable, NodePreempted:
+		case pool.NodeUnusable, pool.NodePreempted:
 			w.do("ready node="+n.ID, "")
 		default:
 			if r.IntN(2) == 0 {
@@ -193,7 +206,7 @@ func (w *walker) randomStep() {
 			w.do("tick", "")
 		}
 	case 13:
-		nodes := w.sc.s.Nodes()
+		nodes := w.core().Nodes()
 		if len(nodes) == 0 {
 			return
 		}
@@ -216,7 +229,7 @@ func (w *walker) randomStep() {
 			}
 		}
 	case 15:
-		nodes := w.sc.s.Nodes()
+		nodes := w.core().Nodes()
 		if len(nodes) > 0 {
 			n := nodes[r.IntN(len(nodes))]
 			w.do("remove-nodes nodes="+n.ID+" option="+w.pick([]string{"requeue", "terminate", "taskcompletion"}), "")
@@ -238,185 +251,158 @@ func (w *walker) randomStep() {
 	}
 }
 
-// checkInvariants checks the core's internal bookkeeping against its
-// records.
-func checkInvariants(sc *scenario) error {
-	s := sc.s
-	busy := 0
-	for _, n := range s.nodeList {
-		if n.rec.State == NodeCreating || n.leaving {
-			busy++
-		}
-	}
-	if busy != s.busyNodes {
-		return fmt.Errorf("%d nodes being created or leaving, counted %d", busy, s.busyNodes)
-	}
-	slotsUsed := map[*nodeRec]int{}
-	for id, a := range s.attempts.all() {
-		if a.a.ID != id {
-			return fmt.Errorf("attempt %d filed under %d", a.a.ID, id)
-		}
-		for _, n := range a.nodes {
-			if s.nodeByID[n.rec.ID] != n {
-				return fmt.Errorf("attempt #%d on node %s that left the pool", id, n.rec.ID)
-			}
-			if !slices.Contains(n.attempts, a) {
-				return fmt.Errorf("attempt #%d not listed on its node %s", id, n.rec.ID)
-			}
-			slotsUsed[n] += a.a.Slots
-		}
-		if a.task != nil && a.task.attempt != a {
-			return fmt.Errorf("attempt #%d of %s/%s is not its task's attempt", id, a.a.JobID, a.a.TaskID)
-		}
-	}
-	if err := checkRunIndex(s); err != nil {
-		return err
-	}
-	freeTotal, count := 0, 0
-	for _, n := range s.nodeList {
-		if n.free != s.slotsPerNode-slotsUsed[n] {
-			return fmt.Errorf("node %s: free=%d, but attempts hold %d of %d slots", n.rec.ID, n.free, slotsUsed[n], s.slotsPerNode)
-		}
-		if n.free < 0 {
-			return fmt.Errorf("node %s oversubscribed: free=%d", n.rec.ID, n.free)
-		}
-		if n.rec.RunningTaskSlotsCount != slotsUsed[n] {
-			return fmt.Errorf("node %s: runningTaskSlotsCount=%d, attempts hold %d", n.rec.ID, n.rec.RunningTaskSlotsCount, slotsUsed[n])
-		}
-		if n.indexed != n.schedulable() {
-			return fmt.Errorf("node %s (%s): indexed=%v schedulable=%v", n.rec.ID, n.rec.State, n.indexed, n.schedulable())
-		}
-		if n.indexed {
-			freeTotal += n.free
-			count++
-		}
-		for _, a := range n.attempts {
-			if s.attempts.get(a.a.ID) != a {
-				return fmt.Errorf("node %s lists ended attempt #%d", n.rec.ID, a.a.ID)
-			}
-		}
-		st := n.rec.State
-		if (st == NodeIdle || st == NodeOffline) && n.rec.RunningTasksCount > 0 {
-			return fmt.Errorf("node %s is %s with %d tasks", n.rec.ID, st, n.rec.RunningTasksCount)
-		}
-		if st == NodeRunning && n.rec.RunningTasksCount == 0 {
-			return fmt.Errorf("node %s is running with no task", n.rec.ID)
-		}
-		if (st == NodeWaitingForStartTask || st == NodeStartTaskFailed) && n.rec.RunningTasksCount > 0 {
-			return fmt.Errorf("node %s is %s with %d tasks (waitForSuccess)", n.rec.ID, st, n.rec.RunningTasksCount)
-		}
-	}
-	if freeTotal != s.nodes.freeTotal || count != s.nodes.count {
-		return fmt.Errorf("index: freeTotal=%d count=%d, nodes say %d %d", s.nodes.freeTotal, s.nodes.count, freeTotal, count)
-	}
-	for _, j := range s.jobs {
-		var c task.TaskCounts
-		running, incomplete, ready := 0, 0, 0
-		for _, t := range j.order {
-			switch t.state {
-			case task.TaskActive:
-				c.Active++
-				if t.attempt != nil {
-					return fmt.Errorf("active task %s/%s holds attempt #%d", j.spec.ID, t.spec.ID, t.attempt.a.ID)
+// TestRestoreRandomWalk extends the scheduler's random walk with restarts:
+// every Ready's changes are persisted as the engine persists them, and at
+// random moments the core is thrown away and restored from the store. It
+// checks that the store always equals the core's records (no change goes
+// unreported), that the restored core keeps its invariants and applies
+// the restore rules (running tasks requeued once, everything else as it
+// was), and that restoring is deterministic whatever order the records
+// come in.
+func TestRestoreRandomWalk(t *testing.T) {
+	for seed := range uint64(randomWalkSeeds) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			w := &walker{tb: t, rng: rand.New(rand.NewPCG(seed, 11)), r: scenario.NewGoldenRunner()}
+			m := pool.NewMemStore()
+			w.r.OnChanges = m.Apply
+			w.do("pool", walkPools[seed%uint64(len(walkPools))])
+			w.newJob(true)
+			w.newJob(false)
+			restarts := 0
+			for step := range 300 {
+				w.randomStep()
+				if err := pool.CheckInvariants(w.core()); err != nil {
+					t.Fatalf("seed %d step %d: %v\nscript:\n%s", seed, step, err, strings.Join(w.script, "\n"))
 				}
-			case task.TaskPreparing, task.TaskRunning:
-				c.Running++
-				if t.attempt == nil || s.attempts.get(t.attempt.a.ID) != t.attempt {
-					return fmt.Errorf("%s task %s/%s has no live attempt", t.state, j.spec.ID, t.spec.ID)
-				}
-				running++
-			case task.TaskCompleted:
-				c.Completed++
-				if t.result() == task.ResultSuccess {
-					c.Succeeded++
-				} else {
-					c.Failed++
-				}
-				if t.attempt != nil {
-					return fmt.Errorf("completed task %s/%s holds attempt #%d", j.spec.ID, t.spec.ID, t.attempt.a.ID)
-				}
-			}
-			if t.state != task.TaskCompleted {
-				incomplete++
-			}
-			if max := t.spec.MaxRetries(&j.spec); max >= 0 && t.retryCount() > max {
-				return fmt.Errorf("task %s/%s retried %d times, max %d", j.spec.ID, t.spec.ID, t.retryCount(), max)
-			}
-			if t.ready {
-				ready++
-			}
-			if t.ready && (t.state != task.TaskActive || j.state != task.JobActive) {
-				return fmt.Errorf("task %s/%s is ready but %s in a %s job", j.spec.ID, t.spec.ID, t.state, j.state)
-			}
-			if t.ready && s.heldForJobManager(t) {
-				return fmt.Errorf("task %s/%s is ready before its job manager started", j.spec.ID, t.spec.ID)
-			}
-			if t.isJobManager() && t.attempt != nil && t.attempt.started {
-				n := t.attempt.nodes
-				if m := j.spec.JobManagerTask; m.Exclusive() && len(n) > 0 && n[0].rec.ID == t.attempt.a.Nodes[0] && len(n[0].attempts) > 1 {
-					for _, o := range n[0].attempts {
-						if o != t.attempt && o.task != nil && o.started {
-							return fmt.Errorf("exclusive job manager of %s shares node %s with %s", j.spec.ID, n[0].rec.ID, o.task.spec.ID)
-						}
+				restart := w.rng.IntN(20) == 0
+				// Comparing the whole store is the slow part: every 10
+				// steps and before each restart is enough to catch a
+				// record that changed without a Change.
+				if step%10 == 0 || restart {
+					if err := m.Check(w.core()); err != nil {
+						t.Fatalf("seed %d step %d: %v\nscript:\n%s", seed, step, err, strings.Join(w.script, "\n"))
 					}
 				}
-				if m := j.spec.JobManagerTask; !m.AllowsLowPriority() && !t.attempt.a.Dedicated {
-					return fmt.Errorf("job manager of %s runs on a low-priority node", j.spec.ID)
+				if restart {
+					restarts++
+					w.script = append(w.script, "# restart")
+					restartWalk(t, w, m)
 				}
 			}
-		}
-		if c != j.counts {
-			return fmt.Errorf("job %s counts %+v, tasks say %+v", j.spec.ID, j.counts, c)
-		}
-		if ready != j.readyN {
-			return fmt.Errorf("job %s readyN=%d, %d tasks are ready", j.spec.ID, j.readyN, ready)
-		}
-		if running != j.running || incomplete != j.incomplete {
-			return fmt.Errorf("job %s running=%d incomplete=%d, tasks say %d %d", j.spec.ID, j.running, j.incomplete, running, incomplete)
-		}
-		if j.state == task.JobCompleted && j.attempts > 0 {
-			return fmt.Errorf("job %s is completed with %d attempts on nodes", j.spec.ID, j.attempts)
-		}
-		if (j.state == task.JobDisabled) && j.running > 0 {
-			return fmt.Errorf("job %s is disabled with %d running tasks", j.spec.ID, j.running)
-		}
-		if max := j.spec.EffectiveMaxParallelTasks(); max > 0 && j.running > max && j.state == task.JobActive {
-			// Only kills in flight may exceed; tasks are never placed beyond the cap.
-			return fmt.Errorf("job %s runs %d tasks, maxParallelTasks %d", j.spec.ID, j.running, max)
-		}
+			if restarts == 0 {
+				t.Fatalf("seed %d: no restart", seed)
+			}
+		})
 	}
-	return nil
 }
 
-// checkRunIndex checks the running index (once built) against the
-// attempts: every task attempt is in it, under its current estimated end,
-// and nothing else is.
-func checkRunIndex(s *Scheduler) error {
-	if !s.runIndexed {
-		return nil
+// restartWalk replaces the walk's core by one restored from m.
+func restartWalk(t *testing.T, w *walker, m *pool.MemStore) {
+	t.Helper()
+	old := w.core()
+	wantJobs := map[string]task.Job{}
+	wantTasks := map[string]task.Task{}
+	for _, j := range old.Jobs() {
+		wantJobs[j.ID] = j
+		_ = old.RangeTasks(j.ID, func(tk *task.Task) bool {
+			wantTasks[j.ID+"/"+tk.ID] = *tk
+			return true
+		})
 	}
-	tasks := 0
-	for id, a := range s.attempts.all() {
-		if a.task == nil {
-			continue
+	jobs, tasks := m.RestoreArgs(w.rng)
+	s, err := pool.Restore(m.Pool(), jobs, tasks, pool.Config{Now: sim.Epoch.Add(w.r.Now()), ReuseAttempts: true})
+	if err != nil {
+		t.Fatalf("restore: %v\nscript:\n%s", err, strings.Join(w.script, "\n"))
+	}
+	// The same records in another order restore the same core.
+	jobs2, tasks2 := m.RestoreArgs(w.rng)
+	s2, err := pool.Restore(m.Pool(), jobs2, tasks2, pool.Config{Now: sim.Epoch.Add(w.r.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := readyTrace(s), readyTrace(s2); a != b {
+		t.Fatalf("restore is not deterministic:\n%s\n---\n%s", a, b)
+	}
+	// The restore rules, record by record.
+	for _, j := range s.Jobs() {
+		was := wantJobs[j.ID]
+		switch was.State {
+		case task.JobDisabling:
+			if j.State != task.JobDisabled {
+				t.Errorf("job %s was disabling, restored %s", j.ID, j.State)
+			}
+		case task.JobTerminating:
+			if j.State != task.JobCompleted {
+				t.Errorf("job %s was terminating, restored %s", j.ID, j.State)
+			}
+		case task.JobActive, task.JobDisabled, task.JobCompleted:
+			if j.State != was.State && !(j.State == task.JobCompleted && j.OnAllTasksComplete == task.OnAllTasksCompleteTerminateJob) {
+				t.Errorf("job %s was %s, restored %s", j.ID, was.State, j.State)
+			}
 		}
-		tasks++
-		if !a.runIndexed || a.runEnd != s.runEnd(a) {
-			return fmt.Errorf("attempt #%d: indexed=%v end=%d, want end %d", id, a.runIndexed, a.runEnd, s.runEnd(a))
+		_ = s.RangeTasks(j.ID, func(tk *task.Task) bool {
+			was := wantTasks[j.ID+"/"+tk.ID]
+			switch was.State {
+			case task.TaskPreparing, task.TaskRunning:
+				if tk.State != task.TaskActive || tk.ExecutionInfo.RequeueCount != was.ExecutionInfo.RequeueCount+1 ||
+					tk.ExecutionInfo.RetryCount != was.ExecutionInfo.RetryCount {
+					t.Errorf("task %s/%s was %s (requeue %d), restored %s (requeue %d)", j.ID, tk.ID, was.State,
+						was.ExecutionInfo.RequeueCount, tk.State, tk.ExecutionInfo.RequeueCount)
+				}
+			default:
+				if d := cmp.Diff(was, *tk); d != "" {
+					t.Errorf("task %s/%s changed in restore (-was +restored):\n%s", j.ID, tk.ID, d)
+				}
+			}
+			return true
+		})
+	}
+	for id, j := range wantJobs {
+		if _, err := s.Job(id); err != nil && j.State != task.JobDeleting {
+			t.Errorf("job %s (%s) lost in restore", id, j.State)
 		}
 	}
-	var err error
-	n := 0
-	s.running.each(func(it *runItem) bool {
-		n++
-		if s.attempts.get(it.id) != it.a || it.end != it.a.runEnd {
-			err = fmt.Errorf("running index holds attempt #%d (end %d), which is not running under that end", it.id, it.end)
-			return false
-		}
-		return true
-	})
-	if err == nil && n != tasks {
-		err = fmt.Errorf("running index holds %d attempts, %d task attempts run", n, tasks)
+	// Continue the walk on the restored core: every node and attempt of
+	// the old one is gone.
+	if out := w.r.Restart(s); strings.Contains(out, "BUG:") {
+		t.Fatal(out)
 	}
-	return err
+	if err := pool.CheckInvariants(w.core()); err != nil {
+		t.Fatalf("after restore: %v\nscript:\n%s", err, strings.Join(w.script, "\n"))
+	}
+	if err := m.Check(s); err != nil {
+		t.Fatalf("after restore: %v", err)
+	}
+	for _, n := range s.Nodes() {
+		if idx := nodeIndex(n.ID); idx <= pool.NodeSeq(old) {
+			t.Errorf("restored pool reuses node id %s (old pool allocated up to tvm-%d)", n.ID, pool.NodeSeq(old))
+		}
+	}
+}
+
+func nodeIndex(id string) int {
+	var n int
+	fmt.Sscanf(id, "tvm-%d", &n)
+	return n
+}
+
+// readyTrace renders a scheduler's pending Ready and records without
+// consuming it.
+func readyTrace(s *pool.Scheduler) string {
+	var b strings.Builder
+	rd := s.Ready()
+	for _, c := range rd.Changes {
+		b.WriteString(scenario.ChangeLine(c) + "\n")
+	}
+	for _, a := range rd.Actions {
+		b.WriteString(a.String() + "\n")
+	}
+	for _, j := range s.Jobs() {
+		fmt.Fprintf(&b, "%s\n", scenario.JobLine(j))
+		_ = s.RangeTasks(j.ID, func(tk *task.Task) bool {
+			fmt.Fprintf(&b, "  %s %s rq=%d\n", tk.ID, tk.State, tk.ExecutionInfo.RequeueCount)
+			return true
+		})
+	}
+	return b.String()
 }

@@ -54,30 +54,119 @@ type Step struct {
 }
 
 // Runner plays a scenario through a sim.Driver, one directive at a time,
-// keeping what a driver must remember (started attempts, nodes allocated
-// but not yet ready) so that scripts can say "exit job=j task=a" or
-// "ready-all".
+// keeping what a driver must remember (started attempts, their pending
+// kills, nodes allocated but not yet ready) so that scripts can say "exit
+// job=j task=a" or "ready-all". It is the one driver of the scenario files:
+// pool's data-driven test checks its output against the golden files
+// (NewGoldenRunner), the simulator's and the engine's conformance tests
+// compare its decisions (NewRunner).
 type Runner struct {
 	drv *sim.Driver
-	now time.Duration
+	// policy is the core's policy object, for the reservations command.
+	policy pool.Policy
+	// live fires the core's timers as the clock passes them (NewRunner).
+	live bool
+	// restored is the core Restart hands to step.
+	restored *pool.Scheduler
+	now      time.Duration
 	// started holds attempts started and not yet reported exited.
 	started map[uint64]pool.Attempt
+	// killing records the kill reason of started attempts.
+	killing map[uint64]string
 	// allocated lists nodes allocated and not yet ready or released, in
 	// allocation order.
 	allocated []string
-	steps     []Step
+
+	// steps, out (what it printed) and showChanges belong to the
+	// directive being run; stepOut and changes to the step being taken.
+	steps       []Step
+	out         strings.Builder
+	showChanges bool
+	stepOut     strings.Builder
+	changes     []pool.Change
+
+	// Trace, when set, receives everything: each directive's command and
+	// output and every Change, printed or not, so that determinism can be
+	// checked beyond the golden output.
+	Trace *strings.Builder
+	// OnChanges, when set, sees the Changes of every Ready the core hands
+	// out, with the core to read their records from (restore tests persist
+	// them through it).
+	OnChanges func(core *pool.Scheduler, changes []pool.Change)
 }
 
-// NewRunner returns a runner with no pool yet.
+// NewRunner returns a runner with no pool yet, in live time: moving the
+// clock (at, t=, tick) steps a Tick at every deadline of the core it
+// passes, as a live driver's timers fire. The conformance tests use it.
 func NewRunner() *Runner {
-	return &Runner{started: map[uint64]pool.Attempt{}}
+	r := NewGoldenRunner()
+	r.live = true
+	return r
+}
+
+// NewGoldenRunner returns a runner with no pool yet, in the core's time,
+// the one the golden files are written in: moving the clock steps nothing,
+// timers that fell due fire with the next event (pool.Scheduler.Step fires
+// them first), and tick jumps to the core's NextDeadline.
+func NewGoldenRunner() *Runner {
+	return &Runner{started: map[uint64]pool.Attempt{}, killing: map[uint64]string{}}
 }
 
 // Driver is the simulator's driver of the scenario's pool (nil before the
 // pool directive).
 func (r *Runner) Driver() *sim.Driver { return r.drv }
 
-// RunFile plays a scenario file and returns every step.
+// Now is the scenario's clock, since its start.
+func (r *Runner) Now() time.Duration { return r.now }
+
+// Started lists the ids of the attempts started and not yet reported
+// exited, in order.
+func (r *Runner) Started() []uint64 {
+	ids := make([]uint64, 0, len(r.started))
+	for id := range r.started {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Allocated lists the nodes allocated and not yet reported ready or
+// released, in allocation order.
+func (r *Runner) Allocated() []string { return slices.Clone(r.allocated) }
+
+// Output is what the latest Run printed: the golden output of its
+// directive.
+func (r *Runner) Output() string { return r.out.String() }
+
+// Restart continues the scenario on core, a scheduler restored from what
+// was persisted (pool.Restore) whose clock is at the runner's: every node
+// and attempt of the old core is forgotten and core's pending Ready is
+// handled. It returns what handling it printed. The reservations command
+// is not available after a restart.
+func (r *Runner) Restart(core *pool.Scheduler) string {
+	r.started = map[uint64]pool.Attempt{}
+	r.killing = map[uint64]string{}
+	r.allocated = nil
+	r.policy = nil
+	r.steps = r.steps[:0]
+	r.out.Reset()
+	r.showChanges = false
+	r.restored = core
+	r.step(Input{At: r.now})
+	return r.out.String()
+}
+
+// Files lists the scenario files (*.txt) in dir; none is an error.
+func Files(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
+	if err == nil && len(files) == 0 {
+		err = fmt.Errorf("no scenarios in %s", dir)
+	}
+	return files, err
+}
+
+// RunFile plays a scenario file in live time (NewRunner) and returns every
+// step.
 func RunFile(path string) ([]Step, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -99,11 +188,13 @@ func RunFile(path string) ([]Step, error) {
 	return all, nil
 }
 
-// Run plays one directive and returns the steps it caused. An error means
-// the script is wrong (unknown command or argument, bad JSON); the core's
-// rejections are in the steps.
+// Run plays one directive and returns the steps it caused; Output is what
+// it printed. An error means the script is wrong (unknown command or
+// argument, bad JSON); the core's rejections are in the steps and the
+// output ("error: ...").
 func (r *Runner) Run(d Directive) ([]Step, error) {
 	r.steps = nil
+	r.out.Reset()
 	a := newArgs(d.Args)
 	if t, ok, err := a.dur("t"); err != nil {
 		return nil, fmt.Errorf("%s: %v", d.Pos, err)
@@ -112,7 +203,7 @@ func (r *Runner) Run(d Directive) ([]Step, error) {
 			return nil, fmt.Errorf("%s: %v", d.Pos, err)
 		}
 	}
-	a.has("changes") // printing flag of pool's driver
+	r.showChanges = a.has("changes")
 	err := r.exec(d.Cmd, a, d.Input)
 	if err == nil {
 		err = a.unused()
@@ -120,16 +211,19 @@ func (r *Runner) Run(d Directive) ([]Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %v", d.Pos, d.Cmd, err)
 	}
+	if r.Trace != nil {
+		fmt.Fprintf(r.Trace, "> %s\n%s", d.Cmd, r.out.String())
+	}
 	return r.steps, nil
 }
 
-// advance moves the clock to t, stepping a Tick at every deadline of the
-// core on the way, as a live driver's timers would fire.
+// advance moves the clock to t; in live time it steps a Tick at every
+// deadline of the core on the way, as a live driver's timers would fire.
 func (r *Runner) advance(t time.Duration) error {
 	if t < r.now {
 		return fmt.Errorf("time goes backwards: t=%v after t=%v", t, r.now)
 	}
-	for r.drv != nil {
+	for r.live && r.drv != nil {
 		d, ok := r.drv.NextDeadline()
 		if !ok || d > t {
 			break
@@ -140,30 +234,57 @@ func (r *Runner) advance(t time.Duration) error {
 	return nil
 }
 
-// step applies one input and records it.
+// step applies one input, records it and prints its outcome: the core's
+// error, then (with the changes flag) every Change, then every Action.
 func (r *Runner) step(in Input) {
 	r.now = max(r.now, in.At)
 	r.steps = append(r.steps, Step{Input: in})
-	cur := &r.steps[len(r.steps)-1]
-	if in.Create != nil {
-		policy, err := sim.NewPolicy(in.Create.Policy)
-		if err == nil {
-			r.drv, err = sim.NewDriver(in.At, in.Create.Spec, policy, r)
+	r.stepOut.Reset()
+	r.changes = r.changes[:0]
+	var err error
+	switch {
+	case in.Create != nil:
+		var p pool.Policy
+		if p, err = sim.NewPolicy(in.Create.Policy); err == nil {
+			if r.drv, err = sim.NewDriver(in.At, in.Create.Spec, p, r); err == nil {
+				r.policy = p
+			}
 		}
-		cur.Rejected = err
-		return
+	case r.restored != nil:
+		r.drv = sim.DriverFor(in.At, r.restored, r)
+		r.restored = nil
+	default:
+		err = r.drv.Step(in.At, in.Event)
 	}
-	cur.Rejected = r.drv.Step(in.At, in.Event)
+	r.steps[len(r.steps)-1].Rejected = err
+	if err != nil {
+		fmt.Fprintf(&r.out, "error: %v\n", err)
+	}
+	r.out.WriteString(r.stepOut.String())
+	if r.OnChanges != nil && r.drv != nil {
+		r.OnChanges(r.drv.Core(), r.changes)
+	}
 }
 
 // event steps ev now.
 func (r *Runner) event(ev pool.Event) { r.step(Input{At: r.now, Event: ev}) }
 
 // Change implements sim.Handler.
-func (r *Runner) Change(time.Duration, pool.Change) {}
+func (r *Runner) Change(_ time.Duration, c pool.Change) {
+	r.changes = append(r.changes, c)
+	line := ChangeLine(c)
+	if r.showChanges {
+		fmt.Fprintf(&r.stepOut, "~ %s\n", line)
+	}
+	if r.Trace != nil {
+		fmt.Fprintf(r.Trace, "~ %s\n", line)
+	}
+}
 
 // Action implements sim.Handler: it records the trace line and what a
-// driver must remember.
+// driver must remember, and prints the action. An action a driver cannot
+// carry out (releasing a node an attempt still runs on, starting an
+// attempt twice) prints a line starting "BUG:".
 func (r *Runner) Action(_ time.Duration, act pool.Action) {
 	cur := &r.steps[len(r.steps)-1]
 	cur.Actions = append(cur.Actions, ActionLine(act))
@@ -172,11 +293,31 @@ func (r *Runner) Action(_ time.Duration, act pool.Action) {
 		r.allocated = append(r.allocated, act.Node)
 	case pool.ActReleaseNode:
 		r.allocated = slices.DeleteFunc(r.allocated, func(x string) bool { return x == act.Node })
+		for _, id := range r.Started() {
+			if slices.Contains(r.started[id].Nodes, act.Node) {
+				fmt.Fprintf(&r.stepOut, "BUG: node %s released with attempt #%d running\n", act.Node, id)
+			}
+		}
 	case pool.ActStartAttempt:
 		at := *act.Attempt
 		at.Nodes = slices.Clone(at.Nodes)
+		if _, dup := r.started[at.ID]; dup {
+			fmt.Fprintf(&r.stepOut, "BUG: attempt #%d started twice\n", at.ID)
+		}
 		r.started[at.ID] = at
+	case pool.ActKillAttempt:
+		if _, ok := r.started[act.Attempt.ID]; ok {
+			r.killing[act.Attempt.ID] = act.Reason
+		}
 	}
+	r.stepOut.WriteString(act.String())
+	r.stepOut.WriteByte('\n')
+}
+
+// forget drops a started attempt the script reported exited.
+func (r *Runner) forget(id uint64) {
+	delete(r.started, id)
+	delete(r.killing, id)
 }
 
 func (r *Runner) exec(cmd string, a *args, input string) error {
@@ -247,8 +388,9 @@ func (r *Runner) exec(cmd string, a *args, input string) error {
 			if _, ok := r.started[id]; !ok {
 				continue // written off meanwhile (its node failed)
 			}
-			delete(r.started, id)
+			r.forget(id)
 			ev.ID = id
+			fmt.Fprintf(&r.out, "#%d exited\n", id)
 			r.event(ev)
 		}
 	case "resize":
@@ -287,23 +429,22 @@ func (r *Runner) exec(cmd string, a *args, input string) error {
 	case "delete-pool":
 		r.event(pool.DeletePool{})
 	case "tick":
-		if d, ok := r.drv.NextDeadline(); ok {
-			return r.advance(max(d, r.now))
+		d, ok := r.drv.NextDeadline()
+		if !ok {
+			r.out.WriteString("no deadline\n")
+			return nil
 		}
+		d = max(d, r.now)
+		fmt.Fprintf(&r.out, "t=%v\n", d)
+		if r.live {
+			return r.advance(d)
+		}
+		r.now = d
+		r.event(pool.Tick{})
 	case "step":
 		r.event(pool.Tick{})
-	case "deadline", "pool-state", "nodes", "jobs", "attempts", "reservations":
-	case "tasks-state", "counts":
-		_, err := a.mustStr("job")
-		return err
-	case "why":
-		if _, err := a.mustStr("job"); err != nil {
-			return err
-		}
-		_, _, err := a.str("task")
-		return err
 	default:
-		return fmt.Errorf("unknown command %q", cmd)
+		return r.print(cmd, a)
 	}
 	return nil
 }
@@ -375,7 +516,7 @@ func (r *Runner) cmdFail(a *args) error {
 		at.Nodes = slices.DeleteFunc(at.Nodes, func(x string) bool { return x == n })
 		r.started[id] = at
 		if len(at.Nodes) == 0 {
-			delete(r.started, id)
+			r.forget(id)
 		}
 	}
 	r.allocated = slices.DeleteFunc(r.allocated, func(x string) bool { return x == n })
@@ -402,7 +543,7 @@ func (r *Runner) cmdExit(a *args) error {
 		}
 	}
 	ev.ID = ids[0]
-	delete(r.started, ev.ID)
+	r.forget(ev.ID)
 	r.event(ev)
 	return nil
 }
@@ -499,11 +640,7 @@ func (r *Runner) match(a *args) ([]uint64, error) {
 		}
 		want[i] = v
 	}
-	ids := make([]uint64, 0, len(r.started))
-	for id := range r.started {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := r.Started()
 	out := ids[:0]
 	for _, id := range ids {
 		at := r.started[id]

@@ -17,12 +17,9 @@ const scenarioDir = "../../pool/testdata/scenarios"
 
 func scenarioFiles(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(scenarioDir, "*.txt"))
+	files, err := Files(scenarioDir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no scenarios in " + scenarioDir)
 	}
 	return files
 }
@@ -66,6 +63,9 @@ func TestRunnerMatchesGoldenTraces(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if out := r.Output(); strings.Contains(out, "BUG:") {
+					t.Errorf("%s: driver saw a broken invariant:\n%s", d.Pos, out)
+				}
 				var got []string
 				for _, s := range steps {
 					got = append(got, s.Actions...)
@@ -82,29 +82,31 @@ func TestRunnerMatchesGoldenTraces(t *testing.T) {
 	}
 }
 
-// TestParseMatchesDatadriven: Parse reads the same directives as
+// TestParseScenarioMatchesDatadriven: Parse reads the same directives as
 // datadriven.
-func TestParseMatchesDatadriven(t *testing.T) {
+func TestParseScenarioMatchesDatadriven(t *testing.T) {
 	for _, path := range scenarioFiles(t) {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := Parse(filepath.Base(path), string(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want []Directive
-		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			want = append(want, Directive{Cmd: d.Cmd, Args: d.CmdArgs, Input: d.Input})
-			return d.Expected
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Parse(filepath.Base(path), string(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []Directive
+			datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+				want = append(want, Directive{Cmd: d.Cmd, Args: d.CmdArgs, Input: d.Input})
+				return d.Expected
+			})
+			for i := range got {
+				got[i].Pos = ""
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Parse differs from datadriven (-want +got):\n%s", diff)
+			}
 		})
-		for i := range got {
-			got[i].Pos = ""
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%s: Parse differs from datadriven (-want +got):\n%s", path, diff)
-		}
 	}
 }
 
@@ -128,27 +130,49 @@ func TestRunFileDeterministic(t *testing.T) {
 	}
 }
 
-func TestRunnerRejectsMisuse(t *testing.T) {
-	for _, tc := range []struct{ script, want string }{
-		{"pool\n----\n\nfrobnicate\n----\n", `unknown command "frobnicate"`},
-		{"pool dedicate=2\n----\n", `unknown argument "dedicate"`},
-		{"jobs\n----\n", "no pool yet"},
-		{"at t=10s\n----\n\nat t=5s\n----\n", "time goes backwards"},
-		{"pool\n----\n\npool\n----\n", "already has a pool"},
-	} {
-		dirs, err := Parse("inline", tc.script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := NewRunner()
-		var last error
-		for _, d := range dirs {
-			if _, last = r.Run(d); last != nil {
-				break
+// TestScenarioDriverRejectsMisuse checks that the runner catches mistakes
+// in scripts instead of silently ignoring them, in both times.
+func TestScenarioDriverRejectsMisuse(t *testing.T) {
+	// Each case is a list of directives (command line plus input); the
+	// last one must fail.
+	cases := []struct {
+		name string
+		dirs []string
+		want string
+	}{
+		{"unknown command", []string{"pool", "frobnicate"}, `unknown command "frobnicate"`},
+		{"unknown argument", []string{"pool dedicate=2"}, `unknown argument "dedicate"`},
+		{"no pool", []string{"jobs"}, "no pool yet"},
+		{"unknown JSON field", []string{"pool", "job\n{\"id\":\"j\",\"priorty\":3}"}, "unknown field"},
+		{"time backwards", []string{"at t=10s", "at t=5s"}, "time goes backwards"},
+		{"ambiguous exit", []string{"pool dedicated=2", "ready-all", "job\n{\"id\":\"j\"}", "tasks job=j\n{\"id\":\"a\"}\n{\"id\":\"b\"}", "exit job=j"}, "2 started attempts match"},
+		{"second pool", []string{"pool", "pool"}, "already has a pool"},
+		{"no reservations", []string{"pool", "reservations"}, "makes no reservations"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			script := strings.Join(tc.dirs, "\n----\n\n") + "\n----\n"
+			dirs, err := Parse("inline", script)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if last == nil || !strings.Contains(last.Error(), tc.want) {
-			t.Errorf("%q: error %v, want %q", tc.script, last, tc.want)
-		}
+			if len(dirs) != len(tc.dirs) {
+				t.Fatalf("parsed %d directives, want %d", len(dirs), len(tc.dirs))
+			}
+			for _, r := range []*Runner{NewGoldenRunner(), NewRunner()} {
+				for i, d := range dirs {
+					_, err := r.Run(d)
+					if i < len(dirs)-1 {
+						if err != nil {
+							t.Fatalf("directive %d: %v", i, err)
+						}
+						continue
+					}
+					if err == nil || !strings.Contains(err.Error(), tc.want) {
+						t.Fatalf("got error %v, want one containing %q", err, tc.want)
+					}
+				}
+			}
+		})
 	}
 }
