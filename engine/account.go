@@ -647,7 +647,9 @@ func (a *Account) WhyNotRunning(ctx context.Context, jobID, taskID string) (pool
 }
 
 // Subscribe returns a subscription to every state change in the account
-// from now on; filter, if not nil, selects the events to keep.
+// from now on; filter, if not nil, selects the events Next returns. The
+// filter runs in Next, on the subscriber's goroutine, so it may call the
+// account; events it drops are still queued until Next reaches them.
 func (a *Account) Subscribe(filter func(*Event) bool) *Subscription {
 	s := &Subscription{hub: &a.subs, filter: filter, notify: make(chan struct{}, 1)}
 	a.subs.add(s)

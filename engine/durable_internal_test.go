@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,5 +144,50 @@ func TestReadsWaitForDurability(t *testing.T) {
 	}
 	if err := <-added; !errors.Is(err, ErrStoreFailed) {
 		t.Errorf("AddTask with the failed sync: %v, want ErrStoreFailed", err)
+	}
+}
+
+// TestSubscriptionFilterMayReadTheAccount: a filter that reads the account
+// (here GetJob) must not stall a durable pool, whose reads wait for the
+// round being published; the filter runs on the subscriber's goroutine.
+func TestSubscriptionFilterMayReadTheAccount(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var acct *Account
+	acct, err := New(WithDataDir(t.TempDir()),
+		WithBackend("inprocess", func(pool.Spec) (node.Backend, error) {
+			b := inprocess.New()
+			return b, b.Register("ok", func(context.Context, *inprocess.Task) error { return nil })
+		}),
+		// Slow syncs keep several rounds in flight.
+		withStoreOptions(store.Options{BeforeSync: func() error { time.Sleep(2 * time.Millisecond); return nil }}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acct.Close()
+	if err := acct.CreatePool(ctx, pool.Spec{ID: "p", TargetDedicatedNodes: 1, TaskSlotsPerNode: task.Ptr(4)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.AddJob(ctx, task.JobSpec{ID: "j", PoolInfo: task.PoolInformation{PoolID: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	sub := acct.Subscribe(func(e *Event) bool {
+		if e.Kind != EventTaskChanged {
+			return false
+		}
+		_, err := acct.GetJob(ctx, "j")
+		return err == nil && e.TaskState == task.TaskCompleted
+	})
+	defer sub.Close()
+	const n = 50
+	for i := range n {
+		if err := acct.AddTask(ctx, "j", task.TaskSpec{ID: strconv.Itoa(i), CommandLine: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		if _, err := sub.Next(ctx); err != nil {
+			t.Fatalf("Next: %v (did the pool stall?)", err)
+		}
 	}
 }

@@ -107,6 +107,13 @@ func (s *Subscription) Next(ctx context.Context) (Event, error) {
 				s.queue, s.head = s.queue[:0], 0
 			}
 			s.mu.Unlock()
+			// The filter runs here, on the subscriber's goroutine, so that
+			// it may call the account (a durable account's reads wait for
+			// the round being published, which the engine could not finish
+			// while running the filter itself).
+			if s.filter != nil && !s.filter(&e) {
+				continue
+			}
 			return e, nil
 		}
 		closed := s.closed
@@ -136,19 +143,11 @@ func (s *Subscription) Close() {
 
 func (s *Subscription) deliver(evs []Event) {
 	s.mu.Lock()
-	n := 0
-	for i := range evs {
-		if s.filter == nil || s.filter(&evs[i]) {
-			s.queue = append(s.queue, evs[i])
-			n++
-		}
-	}
+	s.queue = append(s.queue, evs...)
 	s.mu.Unlock()
-	if n > 0 {
-		select {
-		case s.notify <- struct{}{}:
-		default:
-		}
+	select {
+	case s.notify <- struct{}{}:
+	default:
 	}
 }
 
