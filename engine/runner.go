@@ -37,9 +37,10 @@ type runner struct {
 	// reqs are user events waiting for the loop (durable mode only).
 	reqs []*stepReq
 
-	kick chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	kick     chan struct{}
+	stop     chan struct{} // closed once (stopOnce) to stop the loop
+	stopOnce sync.Once
+	done     chan struct{}
 
 	// owned by the loop goroutine
 	tel     *poolTelemetry
@@ -176,6 +177,14 @@ func (r *runner) read(f func(c *pool.Scheduler) error) error {
 	return err
 }
 
+// peek runs f with the core locked, without waiting for durability: for
+// telemetry only (gauges of the state as it is), never for answers.
+func (r *runner) peek(f func(c *pool.Scheduler)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(r.core)
+}
+
 // waitFor blocks until cond (checked with the core locked) is true, and,
 // in durable mode, the state it saw is durable.
 func (r *runner) waitFor(ctx context.Context, cond func(c *pool.Scheduler) (bool, error)) error {
@@ -209,6 +218,11 @@ func (r *runner) waitDurable(seq uint64) error {
 		return nil
 	}
 	for {
+		// A stopped account answers with its error, whatever the reader
+		// saw: a round that failed to commit never became durable.
+		if err := r.acct.failed.get(); err != nil {
+			return err
+		}
 		r.mu.Lock()
 		ok, ch := r.durableSeq >= seq, r.durableCh
 		r.mu.Unlock()
@@ -304,6 +318,9 @@ func (r *runner) loop() {
 // false when the pool is stopping: the rounds' callers are answered and
 // events published, but nothing new is started.
 func (r *runner) finishCommitted(err error, perform bool) {
+	// The oldest round in flight always has a batch: rounds without one
+	// are finished as soon as nothing before them is in flight (queue,
+	// and the loop below).
 	p := r.inflight[0]
 	r.inflight = r.inflight[1:]
 	r.tel.committed(time.Since(p.submitted), p.batch.Len())
@@ -372,6 +389,7 @@ func (r *runner) round(timer *time.Timer) {
 		b := r.newBatch()
 		if err := r.encode(b, rd.Changes, p.deleted); err != nil {
 			r.acct.failed.set(err)
+			r.appliedSeq++ // readers of what this round changed get the error
 			r.core.Advance(rd)
 			r.mu.Unlock()
 			r.spareBatches = append(r.spareBatches, b)
@@ -448,16 +466,19 @@ func (r *runner) queue(p *pendingRound) {
 func (r *runner) finish(p *pendingRound, err error, perform bool) {
 	if err != nil {
 		r.acct.failed.set(err)
-	} else if p.err == nil {
-		// A round after a failed one is not durable either.
+	} else {
+		// A round after a failed one is not durable either (and a
+		// "pool deleted" answer is wrong if the deletion failed).
 		err = r.acct.failed.get()
 	}
 	if p.batch != nil {
-		r.mu.Lock()
-		r.durableSeq = p.seq
-		close(r.durableCh)
-		r.durableCh = make(chan struct{})
-		r.mu.Unlock()
+		if err == nil {
+			r.mu.Lock()
+			r.durableSeq = p.seq
+			close(r.durableCh)
+			r.durableCh = make(chan struct{})
+			r.mu.Unlock()
+		}
 		p.batch.Reset()
 		r.spareBatches = append(r.spareBatches, p.batch)
 	}
@@ -678,11 +699,7 @@ func (r *runner) shutdown() {
 
 // close stops the loop and waits for it.
 func (r *runner) close() {
-	select {
-	case <-r.stop:
-	default:
-		close(r.stop)
-	}
+	r.stopOnce.Do(func() { close(r.stop) })
 	<-r.done
 }
 

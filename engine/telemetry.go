@@ -195,7 +195,7 @@ func (a *Account) observe(obs metric.Observer, tasks, used, avail, nodes metric.
 	}
 	a.mu.RUnlock()
 	for _, r := range runners {
-		_ = r.read(func(c *pool.Scheduler) error {
+		r.peek(func(c *pool.Scheduler) {
 			poolAttr := attribute.String(AttrPool, r.id)
 			var counts task.TaskCounts
 			for _, j := range c.Jobs() {
@@ -218,7 +218,6 @@ func (a *Account) observe(obs metric.Observer, tasks, used, avail, nodes metric.
 			}
 			obs.ObserveInt64(used, inUse, metric.WithAttributes(poolAttr))
 			obs.ObserveInt64(avail, int64(c.FreeSlots()), metric.WithAttributes(poolAttr))
-			return nil
 		})
 	}
 }
