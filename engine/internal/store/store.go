@@ -130,7 +130,11 @@ type Store struct {
 
 	commits, syncs, records atomic.Uint64
 
-	mu     sync.Mutex // guards failed and closed
+	mu sync.Mutex // guards failed and closed
+	// gate is held (read) by submissions from the closed check until their
+	// request is queued, and (write) by Close while it sets closed: a
+	// request queued after the writer stopped would never be answered.
+	gate   sync.RWMutex
 	failed error
 	closed bool
 }
@@ -298,13 +302,18 @@ func (s *Store) checkVersion() error {
 // Close stops the writer (pending commits fail with ErrClosed), closes
 // the database and releases the directory. Close is idempotent.
 func (s *Store) Close() error {
+	// Wait for submissions under way, so that none reaches the queue after
+	// the writer drained it.
+	s.gate.Lock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		s.gate.Unlock()
 		return nil
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.gate.Unlock()
 	close(s.quit)
 	<-s.done
 	err := s.db.Close()
@@ -355,6 +364,8 @@ func (s *Store) CommitAsync(b *Batch, done chan<- error) {
 
 // submit hands r to the writer, unless the store is failed or closed.
 func (s *Store) submit(r *request) error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 	s.mu.Lock()
 	closed, failed := s.closed, s.failed
 	s.mu.Unlock()
