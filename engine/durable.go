@@ -175,10 +175,13 @@ func (a *Account) restorePool(ps *store.PoolState) (*runner, error) {
 		return nil, fmt.Errorf("engine: restoring pool %q: backend: %w", spec.ID, err)
 	}
 	r := newRunner(a, core, b)
+	// The restored runners' loops already run and may take a.mu.
+	a.mu.Lock()
 	a.pools[task.FoldID(spec.ID)] = r
 	for _, j := range core.Jobs() {
 		a.jobPools[task.FoldID(j.ID)] = r
 	}
+	a.mu.Unlock()
 	return r, nil
 }
 

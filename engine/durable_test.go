@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -337,5 +338,58 @@ func TestJobSchedulesSurviveRestart(t *testing.T) {
 	}
 	if _, err := acct.GetJob(ctx, "nightly-job-1"); !errors.Is(err, engine.ErrJobNotFound) {
 		t.Errorf("the deleted schedule's job after reopen: %v, want ErrJobNotFound", err)
+	}
+}
+
+// TestSchedulesDueAtReopen: schedules whose first occurrence fell due
+// while the account was closed add their jobs as soon as it reopens, while
+// the rest are still being restored (run under -race: the restore and the
+// schedules' loops share the account's maps).
+func TestSchedulesDueAtReopen(t *testing.T) {
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	var later atomic.Bool
+	base := time.Now()
+	clock := func() time.Time {
+		if later.Load() {
+			return time.Now().Add(2 * time.Hour)
+		}
+		return time.Now()
+	}
+	acct := openDurable(t, dir, nil, engine.WithClock(clock))
+	if err := acct.CreatePool(ctx, pool.Spec{ID: "p", TargetDedicatedNodes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	for i := range n {
+		spec := engine.JobScheduleSpec{ID: fmt.Sprintf("s%03d", i), JobSpecification: jobschedule.JobSpecification{PoolInfo: task.PoolInformation{PoolID: "p"}}}
+		spec.Schedule.DoNotRunUntil = base.Add(time.Hour)
+		if err := acct.AddJobSchedule(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acct.Close()
+	later.Store(true)
+	acct = openDurable(t, dir, nil, engine.WithClock(clock))
+	// Each schedule adds its job from its own loop; wait (bounded) until
+	// all have.
+	for i := range n {
+		id := fmt.Sprintf("s%03d", i)
+		for try := 0; ; try++ {
+			js, err := acct.GetJobSchedule(ctx, id)
+			if err != nil {
+				t.Fatalf("%s: %v", id, err)
+			}
+			if rj := js.ExecutionInfo.RecentJob; rj != nil {
+				if _, err := acct.GetJob(ctx, rj.ID); err != nil {
+					t.Errorf("%s's job %s: %v", id, rj.ID, err)
+				}
+				break
+			}
+			if try == 3000 {
+				t.Fatalf("%s: no job 30 s after reopen", id)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }

@@ -133,17 +133,25 @@ func (a *Account) persistSchedule(m *jobschedule.Machine, written []byte) ([]byt
 }
 
 // restoreSchedules rebuilds the job schedules of a reopened durable
-// account, after its pools (and so its jobs) are restored.
+// account, after its pools (and so its jobs) are restored. The pools' loops
+// already run, and a schedule's loop may add a job at once (an occurrence
+// that fell due while the account was down), so the account's maps are
+// read and written under a.mu, and the loops start only once every
+// schedule is in place.
 func (a *Account) restoreSchedules(records []jobschedule.Durable) error {
 	now := a.opts.clock()
+	type restored struct {
+		s     *scheduleRunner
+		watch string // the active job, to watch again
+	}
+	var all []restored
+	a.mu.Lock()
 	exists := func(id string) bool { return a.jobPools[task.FoldID(id)] != nil }
 	for _, d := range records {
 		m, err := jobschedule.Restore(d, now, exists)
 		if err != nil {
+			a.mu.Unlock()
 			return fmt.Errorf("engine: restoring job schedule %q: %w", d.ID, err)
-		}
-		if a.schedules == nil {
-			a.schedules = map[string]*scheduleRunner{}
 		}
 		s := newScheduleRunner(a, m)
 		s.written, _ = json.Marshal(d)
@@ -152,13 +160,24 @@ func (a *Account) restoreSchedules(records []jobschedule.Durable) error {
 				s.autoPool, s.autoPoolKeep = id, ap.KeepAlive
 			}
 		}
+		rs := restored{s: s}
 		// The active job's end is reported again by a new watcher (one
 		// still being added is watched once its add succeeds).
-		s.start()
 		if id := m.ActiveJob(); id != "" && id != d.Adding && exists(id) {
-			s.watch(id)
+			rs.watch = id
+		}
+		if a.schedules == nil {
+			a.schedules = map[string]*scheduleRunner{}
 		}
 		a.schedules[task.FoldID(d.ID)] = s
+		all = append(all, rs)
+	}
+	a.mu.Unlock()
+	for _, rs := range all {
+		rs.s.start()
+		if rs.watch != "" {
+			rs.s.watch(rs.watch)
+		}
 	}
 	return nil
 }
