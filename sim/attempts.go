@@ -4,64 +4,24 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/embatch/embatch/internal/idtable"
 	"github.com/embatch/embatch/pool"
 )
 
 // attemptTable holds the running attempts by id. The core numbers attempts
 // 1, 2, 3, ... (afresh after an engine restart, when the table is empty),
-// and most end soon after they start, so the table is a window of slots
-// from the oldest running id to the newest: indexing instead of hashing,
-// and one pointer per id in the window rather than per attempt ever
-// started.
-type attemptTable struct {
-	base  uint64        // id of slots[0]
-	slots []*simAttempt // nil where the attempt ended
-	n     int
-}
+// and most end soon after they start, so it is an idtable.Table: a window
+// of slots indexed by id, with long-lived attempts moved aside.
+type attemptTable struct{ t idtable.Table[simAttempt] }
 
-func (t *attemptTable) get(id uint64) *simAttempt {
-	if id < t.base || id-t.base >= uint64(len(t.slots)) {
-		return nil
-	}
-	return t.slots[id-t.base]
-}
+func (t *attemptTable) get(id uint64) *simAttempt { return t.t.Get(id) }
 
-func (t *attemptTable) put(a *simAttempt) {
-	if t.n == 0 {
-		clear(t.slots)
-		t.base, t.slots = a.id, t.slots[:0]
-	}
-	if a.id < t.base {
-		// Not how the core numbers attempts, but correct anyway.
-		grown := make([]*simAttempt, t.base-a.id+uint64(len(t.slots)))
-		copy(grown[t.base-a.id:], t.slots)
-		t.base, t.slots = a.id, grown
-	}
-	for a.id-t.base >= uint64(len(t.slots)) {
-		t.slots = append(t.slots, nil)
-	}
-	p := &t.slots[a.id-t.base]
-	if *p == nil {
-		t.n++
-	}
-	*p = a
-}
+func (t *attemptTable) put(a *simAttempt) { t.t.Put(a.id, a) }
 
-func (t *attemptTable) del(id uint64) {
-	if t.get(id) == nil {
-		return
-	}
-	t.slots[id-t.base] = nil
-	t.n--
-	k := 0
-	for k < len(t.slots) && t.slots[k] == nil {
-		k++
-	}
-	t.slots, t.base = t.slots[k:], t.base+uint64(k)
-}
+func (t *attemptTable) del(id uint64) { t.t.Delete(id) }
 
 // len is the number of running attempts.
-func (t *attemptTable) len() int { return t.n }
+func (t *attemptTable) len() int { return t.t.Len() }
 
 // killedExitCode is what a killed attempt reports (128+SIGKILL, as the
 // node backends do).
