@@ -87,18 +87,25 @@ func TestParameterSetValues(t *testing.T) {
 // tasks it makes.
 func factoryTasks(t *testing.T, dir, job string) []task.TaskSpec {
 	t.Helper()
-	f := &inputFile{name: "job.json", data: []byte(job), dir: dir}
+	return loadPlan(t, dir, job, 2).Jobs[0].Tasks
+}
+
+// loadPlan loads the job file text in dir (as job.json) with a loader
+// that sees cpus CPUs, and returns its plan.
+func loadPlan(t *testing.T, dir, text string, cpus int) *plan {
+	t.Helper()
+	f := &inputFile{name: "job.json", data: []byte(text), dir: dir}
 	tree, err := parseJSON(f.data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.tree = tree
 	p := &plan{}
-	l := &loader{dataDir: filepath.Join(dir, "data"), cpus: 2}
+	l := &loader{dataDir: filepath.Join(dir, "data"), cpus: cpus}
 	if err := l.addFile(p, f); err != nil {
 		t.Fatal(err)
 	}
-	return p.Jobs[0].Tasks
+	return p
 }
 
 func TestParametricSweep(t *testing.T) {
@@ -249,25 +256,13 @@ func TestJSONLocations(t *testing.T) {
 // TestDefaultPoolSize: a pool that sets no target node counts gets one
 // node per CPU, or one per host when its nodes are SSH hosts.
 func TestDefaultPoolSize(t *testing.T) {
-	dir := t.TempDir()
-	data := []byte(`{
+	p := loadPlan(t, t.TempDir(), `{
 	  "pools": [
 	    {"id": "here"},
 	    {"id": "hosts", "backend": {"type": "ssh", "hosts": ["a@h1:22", "a@h2:22", "a@h3:22/4"], "insecureIgnoreHostKey": true}},
 	    {"id": "sized", "targetDedicatedNodes": 1, "backend": {"type": "ssh", "hosts": ["a@h1:22", "a@h2:22"], "insecureIgnoreHostKey": true}}
 	  ],
-	  "jobs": [{"id": "j", "poolInfo": {"poolId": "here"}}]}`)
-	f := &inputFile{name: "pools.json", data: data, dir: dir}
-	tree, err := parseJSON(f.data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.tree = tree
-	p := &plan{}
-	l := &loader{dataDir: filepath.Join(dir, "data"), cpus: 7}
-	if err := l.addFile(p, f); err != nil {
-		t.Fatal(err)
-	}
+	  "jobs": [{"id": "j", "poolInfo": {"poolId": "here"}}]}`, 7)
 	got := map[string]int{}
 	for _, pp := range p.Pools {
 		got[pp.Spec.ID] = pp.Spec.TargetDedicatedNodes
