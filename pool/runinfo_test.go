@@ -1,10 +1,12 @@
 package pool
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/embatch/embatch/task"
 )
@@ -40,6 +42,28 @@ func TestRunInfoRoundTrip(t *testing.T) {
 		}
 		if diff := cmp.Diff(tc.node, c.nodeInfo()); diff != "" {
 			t.Errorf("case %d: nodeInfo (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+// TestRunInfoKnowsEveryField fails when task.ExecutionInfo or
+// task.NodeInfo gains a field: runInfo stores each field explicitly, so a
+// new one would silently be dropped. Store it in runinfo.go, add it to
+// TestRunInfoRoundTrip's cases, then to the lists here.
+func TestRunInfoKnowsEveryField(t *testing.T) {
+	for _, tc := range []struct {
+		typ  reflect.Type
+		want []string
+	}{
+		{reflect.TypeFor[task.ExecutionInfo](), []string{"StartTime", "EndTime", "ExitCode", "FailureInfo", "RetryCount", "LastRetryTime", "RequeueCount", "LastRequeueTime", "Result"}},
+		{reflect.TypeFor[task.NodeInfo](), []string{"AffinityID", "PoolID", "NodeID", "TaskRootDirectory"}},
+	} {
+		var got []string
+		for f := range tc.typ.Fields() {
+			got = append(got, f.Name)
+		}
+		if diff := cmp.Diff(tc.want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			t.Errorf("%s fields (-runInfo knows +the type has):\n%s", tc.typ, diff)
 		}
 	}
 }
