@@ -268,6 +268,10 @@ type pendingRound struct {
 	actions    []pool.Action
 	events     []Event
 	removeDirs []pool.Change
+	// jobChanges and exited are for telemetry: the round's job changes
+	// and the attempt exits it stepped.
+	jobChanges []jobChange
+	exited     []pool.AttemptExited
 	// deleted: the round deleted the pool.
 	deleted bool
 	// batch holds the round's records, being committed; nil when the
@@ -368,7 +372,7 @@ func (r *runner) round(timer *time.Timer) {
 				cancel()
 				delete(r.cancels, e.ID)
 			}
-			r.tel.exited(now, e)
+			p.exited = append(p.exited, e)
 		}
 	}
 	for _, q := range reqs {
@@ -405,7 +409,17 @@ func (r *runner) round(timer *time.Timer) {
 		}
 		r.gone = p.deleted
 	}
-	r.tel.changes(r, now, rd.Changes)
+	for _, c := range rd.Changes {
+		if c.Kind == pool.ChangeJob || c.Kind == pool.ChangeJobDeleted {
+			jc := jobChange{Change: c}
+			if c.Kind == pool.ChangeJob && c.JobState == task.JobCompleted {
+				if j, err := r.core.Job(c.JobID); err == nil {
+					jc.endReason = j.ExecutionInfo.TerminationReason
+				}
+			}
+			p.jobChanges = append(p.jobChanges, jc)
+		}
+	}
 	p.actions = append(p.actions, rd.Actions...)
 	subscribed := r.acct.subs.active()
 	for _, c := range rd.Changes {
@@ -487,6 +501,11 @@ func (r *runner) finish(p *pendingRound, err error, perform bool) {
 	}
 	answer(p.reqs, err)
 	if err == nil {
+		// Telemetry too reports only durable changes.
+		r.tel.jobChanges(p.now, p.jobChanges)
+		for _, e := range p.exited {
+			r.tel.exited(p.now, e)
+		}
 		if perform {
 			for i := range p.actions {
 				r.perform(p.now, &p.actions[i])
@@ -522,7 +541,10 @@ func (r *runner) recycle(p *pendingRound) {
 	clear(p.actions)
 	clear(p.events)
 	clear(p.removeDirs)
-	*p = pendingRound{actions: keep(p.actions), events: keep(p.events), removeDirs: keep(p.removeDirs)}
+	clear(p.jobChanges)
+	clear(p.exited)
+	*p = pendingRound{actions: keep(p.actions), events: keep(p.events), removeDirs: keep(p.removeDirs),
+		jobChanges: keep(p.jobChanges), exited: keep(p.exited)}
 	r.sparePending = append(r.sparePending, p)
 }
 

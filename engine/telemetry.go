@@ -247,8 +247,16 @@ func (t *telemetry) forPool(poolID string) *poolTelemetry {
 		poolOpt: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(AttrPool, poolID)))}}
 }
 
-// changes starts and ends job spans as jobs appear and complete.
-func (pt *poolTelemetry) changes(r *runner, now time.Time, changes []pool.Change) {
+// jobChange is a job change of a round, for jobChanges: endReason is the
+// job's terminateReason when it completed (read from the core when the
+// round was stepped).
+type jobChange struct {
+	pool.Change
+	endReason string
+}
+
+// jobChanges starts and ends job spans as jobs appear and complete.
+func (pt *poolTelemetry) jobChanges(now time.Time, changes []jobChange) {
 	for _, c := range changes {
 		switch c.Kind {
 		case pool.ChangeJob:
@@ -264,8 +272,8 @@ func (pt *poolTelemetry) changes(r *runner, now time.Time, changes []pool.Change
 			}
 			sp.AddEvent("job "+c.JobState.String(), trace.WithTimestamp(now))
 			if c.JobState == task.JobCompleted {
-				if j, err := r.core.Job(c.JobID); err == nil && j.ExecutionInfo.TerminationReason != "" {
-					sp.SetAttributes(attribute.String(AttrJobEndReason, j.ExecutionInfo.TerminationReason))
+				if c.endReason != "" {
+					sp.SetAttributes(attribute.String(AttrJobEndReason, c.endReason))
 				}
 				sp.End(trace.WithTimestamp(now))
 				delete(pt.jobs, key)
