@@ -121,9 +121,7 @@ func (a *Account) persistSchedule(m *jobschedule.Machine, written []byte) ([]byt
 			return written, nil
 		}
 		written = now
-		if err := b.PutSchedule(d); err != nil {
-			return nil, err
-		}
+		b.PutSchedule(d.ID, now)
 	}
 	if err := a.store.Commit(&b); err != nil {
 		a.failed.set(err)

@@ -643,8 +643,13 @@ func (b *Batch) PutTask(t pool.DurableTask) error { return b.put(taskKey(t.JobID
 // DeleteTask deletes a task record.
 func (b *Batch) DeleteTask(jobID, taskID string) { b.del(taskKey(jobID, taskID)) }
 
-// PutSchedule writes a job schedule record.
-func (b *Batch) PutSchedule(d jobschedule.Durable) error { return b.put(scheduleKey(d.ID), d) }
+// PutSchedule writes job schedule id's record: its jobschedule.Durable,
+// which the caller encodes as JSON (it compares encodings to skip records
+// that did not change).
+func (b *Batch) PutSchedule(id string, record []byte) {
+	b.ops = append(b.ops, op{key: scheduleKey(id), val: record})
+	b.bytes += int64(len(scheduleKey(id)) + len(record) + 12)
+}
 
 // DeleteSchedule deletes a job schedule record.
 func (b *Batch) DeleteSchedule(id string) { b.del(scheduleKey(id)) }
