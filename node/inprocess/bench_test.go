@@ -18,66 +18,37 @@ func noop(context.Context, *Task) error { return nil }
 // on one node with GOMAXPROCS slots against submitting the same no-op closure
 // to a raw pond pool of the same size. The difference is the backend's
 // per-attempt overhead: the closure, the Task, command-line lookup, two
-// time.Now calls and the Result. The loops use b.N rather than b.Loop so
-// that waiting for the last attempts, and their allocations, are measured.
+// time.Now calls and the Result.
 //
 //	go test -run '^$' -bench Noop -benchmem ./node/inprocess
 func BenchmarkNoop(b *testing.B) {
 	slots := runtime.GOMAXPROCS(0)
+	ctx := context.Background()
 	b.Run("pond", func(b *testing.B) {
 		p := pond.NewPool(slots)
 		defer p.StopAndWait()
 		var wg sync.WaitGroup
-		ctx := context.Background()
-		b.ReportAllocs()
-		for range b.N {
-			wg.Add(1)
+		runInBatches(b, b.N, &wg, func() {
 			p.Go(func() {
 				_ = noop(ctx, nil)
 				wg.Done()
 			})
-		}
-		wg.Wait()
+		})
 	})
 	b.Run("inprocess", func(b *testing.B) {
-		be := New()
-		defer be.Close()
-		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "p", NodeID: "n", Slots: slots, Dedicated: true}); err != nil {
-			b.Fatal(err)
-		}
-		if err := be.Register("noop", noop); err != nil {
-			b.Fatal(err)
-		}
+		be, a := noopNode(b, slots)
 		var wg sync.WaitGroup
 		done := func(node.Result) { wg.Done() }
-		a := &node.Attempt{ID: 1, Kind: node.KindTask, PoolID: "p", JobID: "j", TaskID: "t", NodeID: "n", CommandLine: "noop"}
-		ctx := context.Background()
-		b.ReportAllocs()
-		for range b.N {
-			wg.Add(1)
-			be.Start(ctx, a, done)
-		}
-		wg.Wait()
+		runInBatches(b, b.N, &wg, func() { be.Start(ctx, a, done) })
 	})
 	b.Run("inprocess-cancelable", func(b *testing.B) {
 		// As the engine calls it: each attempt with its own cancellable ctx.
-		be := New()
-		defer be.Close()
-		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "p", NodeID: "n", Slots: slots, Dedicated: true}); err != nil {
-			b.Fatal(err)
-		}
-		if err := be.Register("noop", noop); err != nil {
-			b.Fatal(err)
-		}
+		be, a := noopNode(b, slots)
 		var wg sync.WaitGroup
-		a := &node.Attempt{ID: 1, Kind: node.KindTask, PoolID: "p", JobID: "j", TaskID: "t", NodeID: "n", CommandLine: "noop"}
-		b.ReportAllocs()
-		for range b.N {
-			wg.Add(1)
+		runInBatches(b, b.N, &wg, func() {
 			ctx, cancel := context.WithCancel(context.Background())
 			be.Start(ctx, a, func(node.Result) { cancel(); wg.Done() })
-		}
-		wg.Wait()
+		})
 	})
 }
 
@@ -92,43 +63,53 @@ func BenchmarkNoop(b *testing.B) {
 //	go test -run '^$' -bench Rounds -benchmem ./node/inprocess
 func BenchmarkRounds(b *testing.B) {
 	slots := runtime.GOMAXPROCS(0)
+	ctx := context.Background()
 	b.Run("pond", func(b *testing.B) {
 		p := pond.NewPool(slots)
 		defer p.StopAndWait()
 		var wg sync.WaitGroup
-		ctx := context.Background()
-		b.ReportAllocs()
-		for n := 0; n < b.N; n += slots {
-			wg.Add(slots)
-			for range slots {
-				p.Go(func() {
-					_ = noop(ctx, nil)
-					wg.Done()
-				})
-			}
-			wg.Wait()
-		}
+		runInBatches(b, slots, &wg, func() {
+			p.Go(func() {
+				_ = noop(ctx, nil)
+				wg.Done()
+			})
+		})
 	})
 	b.Run("inprocess", func(b *testing.B) {
-		be := New()
-		defer be.Close()
-		if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "p", NodeID: "n", Slots: slots, Dedicated: true}); err != nil {
-			b.Fatal(err)
-		}
-		if err := be.Register("noop", noop); err != nil {
-			b.Fatal(err)
-		}
+		be, a := noopNode(b, slots)
 		var wg sync.WaitGroup
 		done := func(node.Result) { wg.Done() }
-		a := &node.Attempt{ID: 1, Kind: node.KindTask, PoolID: "p", JobID: "j", TaskID: "t", NodeID: "n", CommandLine: "noop"}
-		ctx := context.Background()
-		b.ReportAllocs()
-		for n := 0; n < b.N; n += slots {
-			wg.Add(slots)
-			for range slots {
-				be.Start(ctx, a, done)
-			}
-			wg.Wait()
-		}
+		runInBatches(b, slots, &wg, func() { be.Start(ctx, a, done) })
 	})
+}
+
+// noopNode returns a backend (closed when b ends) with one node "n" of
+// slots slots and the noop handler, and an attempt that runs noop there.
+func noopNode(b *testing.B, slots int) (*Backend, *node.Attempt) {
+	be := New()
+	b.Cleanup(func() { be.Close() })
+	if err := be.AddNode(context.Background(), node.NodeInfo{PoolID: "p", NodeID: "n", Slots: slots, Dedicated: true}); err != nil {
+		b.Fatal(err)
+	}
+	if err := be.Register("noop", noop); err != nil {
+		b.Fatal(err)
+	}
+	return be, &node.Attempt{ID: 1, Kind: node.KindTask, PoolID: "p", JobID: "j", TaskID: "t", NodeID: "n", CommandLine: "noop"}
+}
+
+// runInBatches calls start b.N times, batch calls at a time, and waits on
+// wg for each batch (start's work calls wg.Done when done) before the
+// next; with batch b.N everything is started at once. It reports
+// allocations. The loops use b.N rather than b.Loop so that waiting for the
+// last work, and its allocations, are measured.
+func runInBatches(b *testing.B, batch int, wg *sync.WaitGroup, start func()) {
+	b.ReportAllocs()
+	for n := 0; n < b.N; n += batch {
+		k := min(batch, b.N-n)
+		wg.Add(k)
+		for range k {
+			start()
+		}
+		wg.Wait()
+	}
 }
