@@ -314,14 +314,31 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 // connection, privilege-separated), but not the sessions' commands: they
 // lose their sshd as they would if sshd crashed. Kill is idempotent.
 func (s *Server) Kill() {
-	pids := s.SSHDProcesses()
-	for _, pid := range pids {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	// Freeze the sshd tree before killing it: a connection accepted in
+	// between would otherwise fork an sshd that outlives the kill
+	// (reparented to init) and keeps serving the client. Stopped processes
+	// cannot fork; the tree is read again until it no longer grows.
+	stopped := map[int]bool{}
+	for range 20 {
+		grew := false
+		for _, pid := range s.SSHDProcesses() {
+			if !stopped[pid] {
+				syscall.Kill(pid, syscall.SIGSTOP)
+				stopped[pid], grew = true, true
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	for pid := range stopped {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
+	s.cmd.Process.Kill()
+	<-s.exited
 }
 
 // Restart starts a new sshd with the same configuration after Kill.
