@@ -23,24 +23,7 @@ func noop(context.Context, *Task) error { return nil }
 //	go test -run '^$' -bench Noop -benchmem ./node/inprocess
 func BenchmarkNoop(b *testing.B) {
 	slots := runtime.GOMAXPROCS(0)
-	ctx := context.Background()
-	b.Run("pond", func(b *testing.B) {
-		p := pond.NewPool(slots)
-		defer p.StopAndWait()
-		var wg sync.WaitGroup
-		runInBatches(b, b.N, &wg, func() {
-			p.Go(func() {
-				_ = noop(ctx, nil)
-				wg.Done()
-			})
-		})
-	})
-	b.Run("inprocess", func(b *testing.B) {
-		be, a := noopNode(b, slots)
-		var wg sync.WaitGroup
-		done := func(node.Result) { wg.Done() }
-		runInBatches(b, b.N, &wg, func() { be.Start(ctx, a, done) })
-	})
+	pondVsBackend(b, slots, func(b *testing.B) int { return b.N })
 	b.Run("inprocess-cancelable", func(b *testing.B) {
 		// As the engine calls it: each attempt with its own cancellable ctx.
 		be, a := noopNode(b, slots)
@@ -63,12 +46,19 @@ func BenchmarkNoop(b *testing.B) {
 //	go test -run '^$' -bench Rounds -benchmem ./node/inprocess
 func BenchmarkRounds(b *testing.B) {
 	slots := runtime.GOMAXPROCS(0)
+	pondVsBackend(b, slots, func(*testing.B) int { return slots })
+}
+
+// pondVsBackend runs the sub-benchmarks "pond" (the no-op closure on a raw
+// pond pool of slots workers) and "inprocess" (the noop handler through
+// Start on a node of slots slots), starting batch(b) at a time.
+func pondVsBackend(b *testing.B, slots int, batch func(*testing.B) int) {
 	ctx := context.Background()
 	b.Run("pond", func(b *testing.B) {
 		p := pond.NewPool(slots)
 		defer p.StopAndWait()
 		var wg sync.WaitGroup
-		runInBatches(b, slots, &wg, func() {
+		runInBatches(b, batch(b), &wg, func() {
 			p.Go(func() {
 				_ = noop(ctx, nil)
 				wg.Done()
@@ -79,7 +69,7 @@ func BenchmarkRounds(b *testing.B) {
 		be, a := noopNode(b, slots)
 		var wg sync.WaitGroup
 		done := func(node.Result) { wg.Done() }
-		runInBatches(b, slots, &wg, func() { be.Start(ctx, a, done) })
+		runInBatches(b, batch(b), &wg, func() { be.Start(ctx, a, done) })
 	})
 }
 
